@@ -1,0 +1,131 @@
+"""`python -m core evaluate`: a labeled CSV and some models in, a results file and a table out."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+
+from core.dataset import load_csv
+from core.errors import InputError
+from core.results import RunResult, TrialResult, write_json
+from core.runner import Progress, plan, run_plan
+from core.settings import get_settings
+from core.tasks import AUTO, MODEL_KINDS
+from core.tasks.base import DEFAULT_TEMPLATE
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", required=True, help="labeled CSV or TSV file")
+    parser.add_argument("--model", action="append", default=[], help="Hub id or local folder (repeatable)")
+    parser.add_argument("--text-column")
+    parser.add_argument("--text-pair-column")
+    parser.add_argument("--label-column")
+    parser.add_argument("--label-sep", help="separator of several labels in one cell, e.g. ';' (multi-label)")
+    parser.add_argument("--delimiter", help="CSV delimiter (detected when not given)")
+    parser.add_argument("--kind", default=AUTO, choices=[AUTO, *MODEL_KINDS])
+    parser.add_argument("--device", action="append", help="cpu, cuda, cuda:N or mps (repeatable; default cpu)")
+    parser.add_argument("--dtype", action="append", help="float32, float16, bfloat16 or int8 (repeatable; default float32)")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--max-length", type=int, help="truncate inputs to this many tokens (default: the model's limit)")
+    parser.add_argument("--label-map", action="append", default=[], metavar="MODEL=DATA", help="map a model label to a sample label (repeatable)")
+    parser.add_argument("--label-index-mapping", action="store_true", help="map LABEL_k to the k-th sample label in sorted order")
+    parser.add_argument("--hypothesis-template", default=DEFAULT_TEMPLATE)
+    parser.add_argument("--label-description", action="append", default=[], metavar="LABEL=TEXT", help="zero-shot text for a label (repeatable)")
+    parser.add_argument("--revision", help="Hub branch, tag or commit for every --model")
+    parser.add_argument("--tokenizer", help="tokenizer from another Hub id or folder")
+    parser.add_argument("--no-baselines", action="store_true", help="skip the majority and TF-IDF baselines")
+    parser.add_argument("--out", default="results.json", help="where to write the results JSON (default results.json)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def parse_pairs(values: list[str], option: str) -> dict[str, str]:
+    pairs = {}
+    for value in values:
+        key, sep, target = value.partition("=")
+        if not sep or not key.strip() or not target.strip():
+            raise InputError(f"{option} {value!r} is not of the form KEY=VALUE.", hint=f"Write it like {option} POSITIVE=good.")
+        pairs[key.strip()] = target.strip()
+    return pairs
+
+
+def run(args: argparse.Namespace) -> int:
+    if not args.model and args.no_baselines:
+        raise InputError("Nothing to evaluate: no --model given and baselines are off.", hint="Add --model ID_OR_PATH.")
+    if args.batch_size < 1:
+        raise InputError(f"--batch-size {args.batch_size} must be at least 1.", hint="Use e.g. --batch-size 32.")
+    sample = load_csv(
+        args.data, text_column=args.text_column, text_pair_column=args.text_pair_column,
+        label_column=args.label_column, label_sep=args.label_sep, delimiter=args.delimiter,
+    )
+    for warning in sample.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    specs = plan(
+        args.model, kind=args.kind, devices=args.device, dtypes=args.dtype, baselines=not args.no_baselines,
+        batch_size=args.batch_size, max_length=args.max_length, revision=args.revision, tokenizer=args.tokenizer,
+        label_map=parse_pairs(args.label_map, "--label-map"), label_index_mapping=args.label_index_mapping,
+        hypothesis_template=args.hypothesis_template,
+        label_descriptions=parse_pairs(args.label_description, "--label-description"),
+    )
+    with ProgressBar(enabled=not args.quiet) as bar:
+        result = run_plan(specs, sample, settings=get_settings(), progress=bar.update, command=reproduce_command())
+    path = write_json(result, args.out)
+    print(format_table(result))
+    for warning in result.warnings:
+        print(f"\nnote: {warning}")
+    print(f"\nwrote {path}")
+    return 0 if result.succeeded else 1
+
+
+def reproduce_command() -> str:
+    return "python -m core evaluate " + " ".join(shlex.quote(a) for a in sys.argv[2:])
+
+
+class ProgressBar:
+    """A tqdm bar on stderr per trial, showing the step and rows done."""
+
+    def __init__(self, *, enabled: bool) -> None:
+        self.enabled = enabled
+        self.bar = None
+        self.trial = None
+
+    def __enter__(self) -> ProgressBar:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+    def update(self, progress: Progress) -> None:
+        if not self.enabled:
+            return
+        from tqdm import tqdm
+
+        if self.trial != (progress.trial_index, progress.trial):
+            if self.bar is not None:
+                self.bar.close()
+            self.trial = (progress.trial_index, progress.trial)
+            label = f"[{progress.trial_index + 1}/{progress.trial_count}] {progress.trial}"
+            self.bar = tqdm(total=None, desc=label, file=sys.stderr, unit="rows", leave=True)
+        if progress.rows_total and self.bar.total != progress.rows_total:
+            self.bar.reset(total=progress.rows_total)
+        self.bar.n = round(progress.rows_done, 1)
+        self.bar.set_postfix_str(progress.step, refresh=True)
+
+
+def format_table(result: RunResult) -> str:
+    header = f"{'model':<44} {'kind':<24} {'device':<7} {'dtype':<8} {'accuracy (95% CI)':<22} {'macro-F1':>8} {'p50 ms':>8} {'p95 ms':>8} {'rows/s':>9}"
+    lines = [header, "-" * len(header)]
+    lines += [_table_row(trial) for trial in result.results]
+    return "\n".join(lines)
+
+
+def _table_row(trial: TrialResult) -> str:
+    name = trial.model if len(trial.model) <= 44 else "..." + trial.model[-41:]
+    start = f"{name:<44} {trial.kind:<24} {trial.device:<7} {trial.dtype:<8} "
+    if not trial.ok:
+        return start + f"error: {trial.error}"
+    m, lat = trial.metrics, trial.latency
+    accuracy = f"{m.accuracy:.3f} [{m.accuracy_ci[0]:.3f}, {m.accuracy_ci[1]:.3f}]"
+    return start + f"{accuracy:<22} {m.macro_f1:>8.3f} {lat.p50_ms:>8.2f} {lat.p95_ms:>8.2f} {lat.throughput_per_s:>9.1f}"
+

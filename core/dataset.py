@@ -1,0 +1,264 @@
+"""A labeled CSV or TSV in, a validated and hashed `LabeledSample` out."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from core import settings as setting_names
+from core.errors import InputError
+from core.settings import Settings, get_settings
+
+TEXT_COLUMN_NAMES = ("text", "sentence", "sentence1", "premise", "question", "content", "body", "message", "review", "document", "ticket")
+PAIR_COLUMN_NAMES = ("text_pair", "sentence2", "hypothesis", "text2", "second_text")
+LABEL_COLUMN_NAMES = ("label", "labels", "category", "class", "target", "intent", "tag", "topic", "y")
+DELIMITERS = ",\t;|"
+
+
+@dataclass(frozen=True)
+class DroppedRows:
+    empty_text: int = 0
+    empty_label: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.empty_text + self.empty_label
+
+
+@dataclass(frozen=True)
+class ColumnMapping:
+    text: str
+    label: str
+    text_pair: str | None = None
+
+
+@dataclass(frozen=True)
+class LabeledSample:
+    """Rows ready for evaluation. Labels are strings; each row has a tuple of them."""
+
+    texts: list[str]
+    labels: list[tuple[str, ...]]
+    label_set: list[str]
+    columns: ColumnMapping
+    pairs: list[str] | None = None
+    multi_label: bool = False
+    label_sep: str | None = None
+    dropped: DroppedRows = field(default_factory=DroppedRows)
+    duplicates: int = 0
+    warnings: list[str] = field(default_factory=list)
+    encoding: str = "utf-8"
+    source_name: str = ""
+    sha256: str = ""
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    @property
+    def single_labels(self) -> list[str]:
+        """One label per row; only meaningful when the sample is not multi-label."""
+        return [row[0] for row in self.labels]
+
+    @property
+    def label_counts(self) -> dict[str, int]:
+        counts = Counter(label for row in self.labels for label in row)
+        return {label: counts[label] for label in self.label_set}
+
+
+def load_csv(
+    source: str | Path | bytes,
+    *,
+    text_column: str | None = None,
+    text_pair_column: str | None = None,
+    label_column: str | None = None,
+    label_sep: str | None = None,
+    delimiter: str | None = None,
+    source_name: str | None = None,
+    settings: Settings | None = None,
+) -> LabeledSample:
+    """Read a labeled CSV/TSV file (path or raw bytes) into a `LabeledSample`.
+
+    Raises `InputError` with a sentence naming the problem and the fix.
+    """
+    settings = settings or get_settings()
+    raw, name = _read_bytes(source, source_name)
+    text, encoding, warnings = decode_bytes(raw)
+    frame = read_frame(text, delimiter=delimiter)
+    columns = choose_columns(list(frame.columns), text=text_column, pair=text_pair_column, label=label_column)
+    check_limits(frame, columns, settings)
+    return build_sample(frame, columns, label_sep=label_sep, encoding=encoding, warnings=warnings, name=name)
+
+
+def _read_bytes(source: str | Path | bytes, source_name: str | None) -> tuple[bytes, str]:
+    if isinstance(source, bytes):
+        return source, source_name or "upload"
+    path = Path(source)
+    if not path.is_file():
+        raise InputError(f"The file {str(path)!r} does not exist.", hint="Check the path passed with --data.")
+    return path.read_bytes(), source_name or path.name
+
+
+def decode_bytes(raw: bytes) -> tuple[str, str, list[str]]:
+    """UTF-8 (with or without BOM), else cp1252 with a warning saying so."""
+    try:
+        return raw.decode("utf-8-sig"), "utf-8", []
+    except UnicodeDecodeError as error:
+        position = error.start
+    text = raw.decode("cp1252", errors="replace")
+    warning = (
+        f"The file is not valid UTF-8 (first bad byte at offset {position}); it was read as Windows-1252 (cp1252). "
+        "Check accented characters in the preview, or save the file as UTF-8."
+    )
+    return text, "cp1252", [warning]
+
+
+def detect_delimiter(text: str) -> str:
+    sample = text[:64_000]
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=DELIMITERS).delimiter
+    except csv.Error:
+        first_line = sample.splitlines()[0] if sample else ""
+        counts = {d: first_line.count(d) for d in DELIMITERS}
+        best = max(counts, key=counts.get)
+        return best if counts[best] else ","
+
+
+def read_frame(text: str, *, delimiter: str | None = None) -> pd.DataFrame:
+    if not text.strip():
+        raise InputError("The file is empty.", hint="Upload a CSV with a header row and at least one labeled row.")
+    sep = delimiter or detect_delimiter(text)
+    try:
+        frame = pd.read_csv(
+            io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, na_filter=False, skip_blank_lines=True
+        )
+    except (pd.errors.ParserError, csv.Error) as error:
+        raise InputError(
+            f"The file could not be read as delimited text with delimiter {sep!r}: {error}",
+            hint="Check quoting in the row named above, or give the delimiter explicitly.",
+        ) from error
+    frame.columns = [str(c).strip() for c in frame.columns]
+    return frame
+
+
+def choose_columns(available: list[str], *, text: str | None, pair: str | None, label: str | None) -> ColumnMapping:
+    """Use the columns the user named, or guess from common names; errors list the columns."""
+    listing = ", ".join(available)
+    text = _pick_column("text", text, TEXT_COLUMN_NAMES, available, listing)
+    label = _pick_column("label", label, LABEL_COLUMN_NAMES, available, listing)
+    if pair is not None and pair not in available:
+        raise InputError(f"Text-pair column {pair!r} not found; columns are: {listing}.", hint="Pick one of those.")
+    if pair is None:
+        pair = next((c for c in available if c.lower() in PAIR_COLUMN_NAMES and c not in (text, label)), None)
+    if text == label:
+        raise InputError(f"The text and label columns are both {text!r}.", hint="Pick two different columns.")
+    return ColumnMapping(text=text, label=label, text_pair=pair)
+
+
+def _pick_column(role: str, wanted: str | None, guesses: tuple[str, ...], available: list[str], listing: str) -> str:
+    if wanted is not None:
+        if wanted in available:
+            return wanted
+        raise InputError(f"Column {wanted!r} not found; columns are: {listing}.", hint=f"Pick the {role} column from those.")
+    by_lower = {c.lower(): c for c in available}
+    for guess in guesses:
+        if guess in by_lower:
+            return by_lower[guess]
+    raise InputError(
+        f"No {role} column could be guessed; columns are: {listing}.",
+        hint=f"Name it with --{role}-column (common names: {', '.join(guesses[:4])}).",
+    )
+
+
+def check_limits(frame: pd.DataFrame, columns: ColumnMapping, settings: Settings) -> None:
+    if len(frame) > settings.max_rows:
+        raise InputError(
+            f"The file has {len(frame):,} rows; the limit is {settings.max_rows:,}.",
+            hint=f"Use a smaller sample, or raise the limit with the setting {setting_names.MAX_ROWS}.",
+        )
+    for column in filter(None, (columns.text, columns.text_pair, columns.label)):
+        lengths = frame[column].str.len()
+        if len(lengths) and lengths.max() > settings.max_cell_chars:
+            row = int(lengths.idxmax()) + 2  # header is line 1
+            raise InputError(
+                f"Column {column!r} has a cell of {int(lengths.max()):,} characters (row {row}); "
+                f"the limit is {settings.max_cell_chars:,}.",
+                hint=f"Shorten that cell, or raise the limit with the setting {setting_names.MAX_CELL_CHARS}.",
+            )
+
+
+def split_labels(value: str, label_sep: str | None) -> tuple[str, ...]:
+    if not label_sep:
+        return (value.strip(),)
+    parts = (part.strip() for part in value.split(label_sep))
+    return tuple(dict.fromkeys(part for part in parts if part))
+
+
+def build_sample(
+    frame: pd.DataFrame, columns: ColumnMapping, *, label_sep: str | None, encoding: str, warnings: list[str], name: str
+) -> LabeledSample:
+    texts_raw = frame[columns.text].tolist()
+    pairs_raw = frame[columns.text_pair].tolist() if columns.text_pair else [None] * len(frame)
+    labels_raw = frame[columns.label].tolist()
+    kept, empty_text, empty_label = [], 0, 0
+    for text, pair, label in zip(texts_raw, pairs_raw, labels_raw):
+        labels = split_labels(label, label_sep)
+        if not text.strip() or (pair is not None and not pair.strip()):
+            empty_text += 1
+        elif not labels or not labels[0]:
+            empty_label += 1
+        else:
+            kept.append((text, pair, labels))
+    if not kept:
+        raise InputError(
+            f"No usable rows: {empty_text} rows have empty text and {empty_label} have an empty label.",
+            hint=f"Check that {columns.text!r} and {columns.label!r} are the right columns.",
+        )
+    return _assemble(kept, columns, label_sep, DroppedRows(empty_text, empty_label), encoding, warnings, name)
+
+
+def _assemble(kept, columns, label_sep, dropped, encoding, warnings, name) -> LabeledSample:
+    texts = [row[0] for row in kept]
+    pairs = [row[1] for row in kept] if columns.text_pair else None
+    labels = [row[2] for row in kept]
+    label_set = sorted({label for row in labels for label in row})
+    multi_label = bool(label_sep) and any(len(row) > 1 for row in labels)
+    duplicates = len(kept) - len({(row[0], row[1]) for row in kept})
+    warnings = list(warnings) + sample_warnings(dropped, duplicates, labels, label_set)
+    return LabeledSample(
+        texts=texts, labels=labels, label_set=label_set, columns=columns, pairs=pairs,
+        multi_label=multi_label, label_sep=label_sep, dropped=dropped, duplicates=duplicates,
+        warnings=warnings, encoding=encoding, source_name=name,
+        sha256=content_hash(texts, pairs, labels),
+    )
+
+
+def sample_warnings(dropped: DroppedRows, duplicates: int, labels, label_set: list[str]) -> list[str]:
+    notes = []
+    if dropped.total:
+        notes.append(
+            f"{dropped.total} rows were dropped: {dropped.empty_text} with empty text, {dropped.empty_label} with an empty label."
+        )
+    if duplicates:
+        notes.append(f"{duplicates} rows repeat the text of an earlier row; they are kept and counted twice.")
+    if len(label_set) < 2:
+        notes.append("The sample has a single label; accuracy will not tell models apart. Add rows of other labels.")
+    counts = Counter(label for row in labels for label in row)
+    rare = sorted(label for label in label_set if counts[label] < 5)
+    if rare:
+        notes.append(f"Labels with fewer than 5 rows give unreliable per-class scores: {', '.join(rare)}.")
+    return notes
+
+
+def content_hash(texts: list[str], pairs: list[str] | None, labels: list[tuple[str, ...]]) -> str:
+    """sha256 of the rows themselves, independent of file encoding, delimiter or column names."""
+    digest = hashlib.sha256()
+    for i, text in enumerate(texts):
+        row = [text, pairs[i] if pairs else None, list(labels[i])]
+        digest.update(json.dumps(row, ensure_ascii=False).encode("utf-8") + b"\n")
+    return digest.hexdigest()

@@ -1,0 +1,300 @@
+"""Model + tokenizer + config overrides, from a Hub id or a local folder, with safety checks.
+
+Safety is enforced here and only here: no remote code ever (`trust_remote_code` is
+never passed as True), safetensors only unless an administrator allows pickle files,
+and every check runs on the file list before any weight is read.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import torch
+
+from core import settings as setting_names
+from core.devices import check_device, check_dtype, place_model
+from core.errors import ModelLoadError, UnsafeModelError, explain_hub_error
+from core.settings import Settings, get_settings
+
+Head = Literal["classifier", "encoder"]
+
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
+WEIGHT_SUFFIXES = (".safetensors",) + PICKLE_SUFFIXES
+#: Files fetched from a Hub repo: config, tokenizer and safetensors weights, nothing else.
+DOWNLOAD_PATTERNS = [
+    "config.json", "generation_config.json", "*.safetensors", "model.safetensors.index.json",
+    "tokenizer*", "vocab*", "merges.txt", "special_tokens_map.json", "added_tokens.json",
+    "spiece.model", "sentencepiece*.model", "*.tiktoken",
+]
+PICKLE_PATTERNS = ["pytorch_model*.bin", "pytorch_model.bin.index.json"]
+#: Tokenizers without a real limit report this huge number as model_max_length.
+UNBOUNDED_LENGTH = 100_000
+#: Architectures whose position embeddings reserve `padding_idx + 1` slots.
+OFFSET_POSITION_TYPES = {"roberta", "xlm-roberta", "camembert", "longformer", "mpnet", "xlm-roberta-xl"}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What the user asked for: where the model is and how to override its config."""
+
+    source: str
+    revision: str | None = None
+    tokenizer: str | None = None
+    num_labels: int | None = None
+    id2label: dict[int, str] | None = None
+    max_length: int | None = None
+
+
+@dataclass(frozen=True)
+class ModelFiles:
+    """A model folder on this machine, with where it came from."""
+
+    source: str
+    local_dir: Path
+    sha: str | None
+    is_local: bool
+    size_bytes: int
+    download_s: float = 0.0
+    pipeline_tag: str | None = None
+
+    @property
+    def config(self) -> dict:
+        return read_config(self.local_dir, self.source)
+
+
+@dataclass
+class LoadedModel:
+    spec: ModelSpec
+    files: ModelFiles
+    model: torch.nn.Module
+    tokenizer: object
+    device: str
+    dtype: str
+    max_length: int
+    load_s: float
+    parameters: int
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def config(self):
+        return self.model.config
+
+    @property
+    def sha(self) -> str | None:
+        return self.files.sha
+
+
+def is_local_source(source: str) -> bool:
+    return Path(source).expanduser().is_dir()
+
+
+def fetch_model(spec: ModelSpec, *, settings: Settings | None = None) -> ModelFiles:
+    """Make the model's files available locally (downloading safe files only) and check them."""
+    settings = settings or get_settings()
+    if is_local_source(spec.source):
+        folder = Path(spec.source).expanduser().resolve()
+        files = [str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()]
+        check_files_are_safe(spec.source, files, read_config(folder, spec.source), settings)
+        return ModelFiles(spec.source, folder, None, True, weights_size(folder))
+    return download_model(spec, settings)
+
+
+def download_model(spec: ModelSpec, settings: Settings) -> ModelFiles:
+    from huggingface_hub import HfApi, hf_hub_download, snapshot_download
+
+    started = time.perf_counter()
+    endpoint = settings.hf_endpoint
+    try:
+        info = HfApi(endpoint=endpoint).model_info(
+            spec.source, revision=spec.revision, files_metadata=True, timeout=settings.hub_timeout_s
+        )
+        names = [s.rfilename for s in info.siblings or []]
+        config_path = hf_hub_download(spec.source, "config.json", revision=info.sha, endpoint=endpoint)
+        config = read_config(Path(config_path).parent, spec.source)
+        check_files_are_safe(spec.source, names, config, settings)
+        patterns = DOWNLOAD_PATTERNS + (PICKLE_PATTERNS if settings.allow_pickle and not has_safetensors(names) else [])
+        folder = snapshot_download(spec.source, revision=info.sha, allow_patterns=patterns, endpoint=endpoint)
+    except Exception as error:  # noqa: BLE001 - every Hub failure becomes one sentence
+        if isinstance(error, ModelLoadError):
+            raise
+        raise explain_hub_error(error, spec.source, revision=spec.revision) from error
+    elapsed_s = time.perf_counter() - started
+    return ModelFiles(spec.source, Path(folder), info.sha, False, weights_size(Path(folder)), elapsed_s, info.pipeline_tag)
+
+
+def read_config(folder: Path, source: str) -> dict:
+    path = folder / "config.json"
+    if not path.is_file():
+        raise ModelLoadError(
+            f"{source} has no config.json, so it is not a transformers model folder.",
+            hint="Point to the folder that holds config.json and the weights.",
+        )
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ModelLoadError(f"{source}/config.json is not valid JSON ({error}).", hint="Re-save the model.") from error
+
+
+def has_safetensors(names: list[str]) -> bool:
+    return any(name.endswith(".safetensors") for name in names)
+
+
+def check_files_are_safe(source: str, names: list[str], config: dict, settings: Settings) -> None:
+    """Refuse custom code always, and pickle-only weights unless allowed, before reading any weight."""
+    code_files = sorted(n for n in names if n.endswith(".py"))
+    if "auto_map" in config or code_files:
+        shown = ", ".join(code_files[:3]) or "auto_map in config.json"
+        raise UnsafeModelError(
+            f"{source} needs custom code to load ({shown}); this tool never runs code from model repositories.",
+            hint="Pick a model built on an architecture that transformers ships.",
+        )
+    if has_safetensors(names):
+        return
+    if not any(n.endswith(PICKLE_SUFFIXES) for n in names):
+        raise ModelLoadError(f"{source} has no weight files.", hint="Check that the repo or folder holds a model.")
+    if not settings.allow_pickle:
+        raise UnsafeModelError(
+            f"{source} has only pickle weights (e.g. pytorch_model.bin); loading pickle files can run code.",
+            hint=f"Use a model with .safetensors weights, or let an administrator set {setting_names.ALLOW_PICKLE}=1.",
+        )
+
+
+def weights_size(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and p.name.endswith(WEIGHT_SUFFIXES))
+
+
+def load_model(
+    spec: ModelSpec,
+    *,
+    head: Head,
+    device: str = "cpu",
+    dtype: str = "float32",
+    settings: Settings | None = None,
+    files: ModelFiles | None = None,
+) -> LoadedModel:
+    """Fetch (unless `files` were fetched already), check and load a model on a device."""
+    settings = settings or get_settings()
+    torch_device = check_device(device)
+    check_dtype(dtype, torch_device)
+    files = files or fetch_model(spec, settings=settings)
+    started = time.perf_counter()
+    model = read_model(files, spec, head, settings)
+    tokenizer, notes = load_tokenizer(spec, files, settings)
+    check_tokenizer_fits(tokenizer, model.config, spec.tokenizer or spec.source)
+    max_length = resolve_max_length(spec, tokenizer, model.config)
+    parameters = sum(p.numel() for p in model.parameters())
+    model = place_model(model, torch_device, dtype)
+    load_s = time.perf_counter() - started
+    return LoadedModel(spec, files, model, tokenizer, str(torch_device), dtype, max_length, load_s, parameters, notes)
+
+
+def config_overrides(spec: ModelSpec) -> dict:
+    overrides: dict = {}
+    if spec.id2label:
+        id2label = {int(k): str(v) for k, v in spec.id2label.items()}
+        overrides.update(id2label=id2label, label2id={v: k for k, v in id2label.items()}, num_labels=len(id2label))
+    elif spec.num_labels:
+        overrides["num_labels"] = spec.num_labels
+    return overrides
+
+
+def read_model(files: ModelFiles, spec: ModelSpec, head: Head, settings: Settings) -> torch.nn.Module:
+    from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification
+
+    auto_class = AutoModelForSequenceClassification if head == "classifier" else AutoModel
+    use_safetensors = None if settings.allow_pickle else True
+    try:
+        config = AutoConfig.from_pretrained(files.local_dir, trust_remote_code=False, **config_overrides(spec))
+        model = auto_class.from_pretrained(
+            files.local_dir, config=config, trust_remote_code=False, use_safetensors=use_safetensors, dtype=torch.float32
+        )
+    except (OSError, ValueError, KeyError, RuntimeError) as error:
+        raise explain_load_error(error, spec, head) from error
+    return model.eval()
+
+
+def explain_load_error(error: Exception, spec: ModelSpec, head: Head) -> ModelLoadError:
+    text = str(error)
+    if "size mismatch" in text or "mismatched" in text:
+        return ModelLoadError(
+            f"{spec.source}: the classification head in the weights does not match the label count asked for.",
+            hint="Give num_labels / id2label matching how the model was fine-tuned, or leave them unset.",
+        )
+    if "model_type" in text or "Unrecognized" in text or "does not recognize" in text:
+        return ModelLoadError(
+            f"{spec.source} uses an architecture this transformers version does not know.",
+            hint="Pick a model on a standard architecture (BERT, RoBERTa, DeBERTa, DistilBERT, ...).",
+        )
+    kind = "a sequence-classification head" if head == "classifier" else "an encoder"
+    return ModelLoadError(f"{spec.source} could not be loaded as {kind}: {text.splitlines()[0][:300]}")
+
+
+def load_tokenizer(spec: ModelSpec, files: ModelFiles, settings: Settings) -> tuple[object, list[str]]:
+    from transformers import AutoTokenizer
+
+    location: str | Path = files.local_dir
+    if spec.tokenizer:
+        location = fetch_model(ModelSpec(spec.tokenizer), settings=settings).local_dir if not is_local_source(spec.tokenizer) else spec.tokenizer
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(location, trust_remote_code=False)
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ModelLoadError(
+            f"No usable tokenizer for {spec.tokenizer or spec.source}: {str(error).splitlines()[0][:200]}",
+            hint="Give a tokenizer from another id or folder (--tokenizer).",
+        ) from error
+    return tokenizer, ensure_pad_token(tokenizer, spec.tokenizer or spec.source)
+
+
+def ensure_pad_token(tokenizer, source: str) -> list[str]:
+    """Batched inference needs padding: fall back to the end-of-sequence token, as is common."""
+    if tokenizer.pad_token is not None:
+        return []
+    if tokenizer.eos_token is None:
+        raise ModelLoadError(
+            f"The tokenizer of {source} has no padding token and no end-of-sequence token to use instead.",
+            hint="Use a tokenizer that defines a pad token (--tokenizer).",
+        )
+    tokenizer.pad_token = tokenizer.eos_token
+    return [f"The tokenizer has no padding token; its end-of-sequence token {tokenizer.eos_token!r} is used instead."]
+
+
+def check_tokenizer_fits(tokenizer, config, source: str) -> None:
+    vocab_size = getattr(config, "vocab_size", None)
+    if vocab_size and len(tokenizer) > vocab_size:
+        raise ModelLoadError(
+            f"The tokenizer of {source} has {len(tokenizer):,} tokens but the model only has {vocab_size:,} embeddings, "
+            "so some token ids would fall outside the model.",
+            hint="Use the tokenizer the model was trained with (leave --tokenizer unset or point it to the right one).",
+        )
+    if tokenizer.pad_token_id is not None and getattr(config, "pad_token_id", None) is None:
+        config.pad_token_id = tokenizer.pad_token_id
+
+
+def resolve_max_length(spec: ModelSpec, tokenizer, config) -> int:
+    """The longest input the model accepts; a user's value may lower it, never raise it."""
+    positions = getattr(config, "max_position_embeddings", None) or UNBOUNDED_LENGTH
+    if getattr(config, "model_type", "") in OFFSET_POSITION_TYPES:
+        positions -= 2
+    limit = min(positions, tokenizer.model_max_length if tokenizer.model_max_length < UNBOUNDED_LENGTH else positions)
+    if spec.max_length is None:
+        return int(limit)
+    if spec.max_length > limit:
+        raise ModelLoadError(
+            f"Maximum length {spec.max_length} is more than {spec.source} accepts ({limit} tokens).",
+            hint=f"Use a maximum length of at most {limit}.",
+        )
+    return int(spec.max_length)
+
+
+def release(loaded: LoadedModel | None) -> None:
+    """Free a model's memory before the next one loads."""
+    if loaded is not None:
+        loaded.model = None  # type: ignore[assignment]
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()

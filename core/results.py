@@ -1,0 +1,158 @@
+"""Typed results of a run, and the one way they are written to and read from JSON.
+
+The JSON layout is a documented contract: schema/results.schema.json. `run_to_dict` and
+`run_from_dict` are exact inverses, so a results file, a stored run and a report all
+carry the same numbers.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from core.metrics import ClassScores, PairedTest, Scores
+
+SCHEMA_VERSION = 1
+SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schema" / "results.schema.json"
+
+
+@dataclass(frozen=True)
+class LatencyStats:
+    """Per-row latency at batch size 1 on a subset, and throughput over all rows at the chosen batch size."""
+
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    mean_ms: float
+    throughput_per_s: float
+    first_call_ms: float
+    rows_timed: int
+    batch_size: int
+
+
+@dataclass(frozen=True)
+class RowPrediction:
+    row: int
+    labels: tuple[str, ...]
+    score: float
+    correct: bool
+
+
+@dataclass
+class TrialResult:
+    """One model x kind x device x dtype, successful or not."""
+
+    model: str
+    kind: str
+    device: str
+    dtype: str
+    status: str  # "ok" | "error"
+    error: str | None = None
+    metrics: Scores | None = None
+    latency: LatencyStats | None = None
+    load_s: float | None = None
+    memory_mb: float | None = None
+    parameters: int | None = None
+    size_mb: float | None = None
+    sha: str | None = None
+    truncated_rows: int = 0
+    settings: dict = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    predictions: list[RowPrediction] = field(default_factory=list)
+
+    @property
+    def key(self) -> str:
+        """A short unique name for this trial within a run."""
+        if self.kind.startswith("baseline-"):
+            return self.kind
+        return f"{self.model} [{self.kind}, {self.device}, {self.dtype}]"
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+@dataclass(frozen=True)
+class DatasetSummary:
+    source: str
+    rows: int
+    labels: dict[str, int]
+    sha256: str
+    dropped: dict[str, int]
+    duplicates: int
+    multi_label: bool
+    columns: dict[str, str | None]
+    encoding: str
+    warnings: list[str]
+
+
+@dataclass
+class RunResult:
+    dataset: DatasetSummary
+    environment: dict
+    results: list[TrialResult]
+    comparisons: list[PairedTest] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    created_at: str = ""
+    command: str | None = None
+
+    @property
+    def succeeded(self) -> list[TrialResult]:
+        return [r for r in self.results if r.ok]
+
+
+def run_to_dict(run: RunResult) -> dict:
+    data = asdict(run)
+    data["schema_version"] = SCHEMA_VERSION
+    for trial in data["results"]:
+        for prediction in trial["predictions"]:
+            prediction["labels"] = list(prediction["labels"])
+        if trial["metrics"]:
+            trial["metrics"]["accuracy_ci"] = list(trial["metrics"]["accuracy_ci"])
+            trial["metrics"]["macro_f1_ci"] = list(trial["metrics"]["macro_f1_ci"])
+    return data
+
+
+def run_from_dict(data: dict) -> RunResult:
+    return RunResult(
+        dataset=DatasetSummary(**data["dataset"]),
+        environment=data["environment"],
+        results=[trial_from_dict(t) for t in data["results"]],
+        comparisons=[PairedTest(**c) for c in data.get("comparisons", [])],
+        warnings=list(data.get("warnings", [])),
+        created_at=data.get("created_at", ""),
+        command=data.get("command"),
+    )
+
+
+def trial_from_dict(data: dict) -> TrialResult:
+    data = dict(data)
+    if data.get("metrics"):
+        metrics = dict(data["metrics"])
+        metrics["per_class"] = {k: ClassScores(**v) for k, v in metrics["per_class"].items()}
+        metrics["accuracy_ci"] = tuple(metrics["accuracy_ci"])
+        metrics["macro_f1_ci"] = tuple(metrics["macro_f1_ci"])
+        data["metrics"] = Scores(**metrics)
+    if data.get("latency"):
+        data["latency"] = LatencyStats(**data["latency"])
+    data["predictions"] = [RowPrediction(p["row"], tuple(p["labels"]), p["score"], p["correct"]) for p in data["predictions"]]
+    return TrialResult(**data)
+
+
+def write_json(run: RunResult, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(run_to_dict(run), indent=2, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+def read_json(path: str | Path) -> RunResult:
+    return run_from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+def validate(data: dict) -> None:
+    """Raise jsonschema.ValidationError if `data` breaks the documented schema."""
+    import jsonschema
+
+    jsonschema.validate(data, json.loads(SCHEMA_PATH.read_text(encoding="utf-8")))

@@ -1,0 +1,295 @@
+"""A plan (models x devices x dtypes, plus baselines) -> trial results.
+
+Each trial is a chain of named steps: resolve the kind, load, prepare, time the first
+call, warm up, time single rows, run every row at the batch size, score. A failing trial
+becomes an error row with a sentence; the other trials still run.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import numpy as np
+import torch
+
+from core.dataset import LabeledSample
+from core.devices import check_device, detect_devices
+from core.errors import AppError
+from core.loading import LoadedModel, ModelSpec, fetch_model, load_model, release
+from core.metrics import compare_pairs, compute_scores, leaders_warning
+from core.results import DatasetSummary, LatencyStats, RowPrediction, RunResult, TrialResult
+from core.settings import Settings, get_settings
+from core.tasks import AUTO, BASELINE_KINDS, get_kind, pick_kind
+from core.tasks.base import DEFAULT_TEMPLATE, Predictor, TaskOptions
+from core.timing import Latency, PeakMemory, Stopwatch
+
+log = logging.getLogger(__name__)
+NO_DTYPE = "n/a"
+WARMUP_BATCHES = 1
+
+
+@dataclass(frozen=True)
+class TrialSpec:
+    """Everything needed to run one trial; baselines have no model."""
+
+    kind: str
+    model: str | None = None
+    device: str = "cpu"
+    dtype: str = "float32"
+    batch_size: int = 32
+    max_length: int | None = None
+    revision: str | None = None
+    tokenizer: str | None = None
+    label_map: dict[str, str] = field(default_factory=dict)
+    label_index_mapping: bool = False
+    hypothesis_template: str = DEFAULT_TEMPLATE
+    label_descriptions: dict[str, str] = field(default_factory=dict)
+
+    def options(self, settings: Settings) -> TaskOptions:
+        return TaskOptions(
+            batch_size=self.batch_size, label_map=self.label_map, label_index_mapping=self.label_index_mapping,
+            hypothesis_template=self.hypothesis_template, label_descriptions=self.label_descriptions, seed=settings.seed,
+        )
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a run is: which trial, which step, how many rows of the timed pass are done."""
+
+    trial_index: int
+    trial_count: int
+    trial: str
+    step: str
+    rows_done: float = 0
+    rows_total: int = 0
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+def plan(
+    models: list[str],
+    *,
+    kind: str = AUTO,
+    devices: list[str] | None = None,
+    dtypes: list[str] | None = None,
+    baselines: bool = True,
+    **trial_settings,
+) -> list[TrialSpec]:
+    """One trial per model x device x dtype, then the baselines (once: they need no device)."""
+    specs = [
+        TrialSpec(kind=kind, model=model, device=device, dtype=dtype, **trial_settings)
+        for model in dict.fromkeys(models)
+        for device in dict.fromkeys(devices or ["cpu"])
+        for dtype in dict.fromkeys(dtypes or ["float32"])
+    ]
+    if baselines:
+        specs += [TrialSpec(kind=name, device="cpu", dtype=NO_DTYPE) for name in BASELINE_KINDS]
+    return specs
+
+
+def run_plan(
+    specs: list[TrialSpec],
+    sample: LabeledSample,
+    *,
+    settings: Settings | None = None,
+    progress: ProgressCallback | None = None,
+    command: str | None = None,
+) -> RunResult:
+    settings = settings or get_settings()
+    results = []
+    for index, spec in enumerate(specs):
+        report = _progress_for(progress, index, len(specs), spec)
+        results.append(run_trial(spec, sample, settings=settings, progress=report))
+    return assemble_run(sample, results, command=command)
+
+
+def _progress_for(progress: ProgressCallback | None, index: int, count: int, spec: TrialSpec):
+    if progress is None:
+        return None
+    name = spec.model or spec.kind
+
+    def report(step: str, rows_done: float = 0, rows_total: int = 0) -> None:
+        progress(Progress(index, count, name, step, rows_done, rows_total))
+
+    return report
+
+
+def assemble_run(sample: LabeledSample, results: list[TrialResult], *, command: str | None = None) -> RunResult:
+    """Add the paired tests and run-level warnings to a list of finished trials."""
+    ok = [r for r in results if r.ok]
+    correct = {r.key: np.array([p.correct for p in r.predictions]) for r in ok}
+    comparisons = compare_pairs(correct)
+    accuracy = {r.key: r.metrics.accuracy for r in ok}
+    warning = leaders_warning(accuracy, comparisons, len(sample))
+    return RunResult(
+        dataset=summarize_sample(sample),
+        environment=describe_environment(),
+        results=results,
+        comparisons=comparisons,
+        warnings=[warning] if warning else [],
+        created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        command=command,
+    )
+
+
+def run_trial(spec: TrialSpec, sample: LabeledSample, *, settings: Settings | None = None, progress=None) -> TrialResult:
+    """Run one trial; every failure becomes an error row that says what happened."""
+    settings = settings or get_settings()
+    result = TrialResult(
+        model=spec.model or spec.kind, kind=spec.kind, device=spec.device, dtype=spec.dtype, status="ok",
+        settings=_settings_of(spec, settings),
+    )
+    loaded = None
+    try:
+        with PeakMemory(check_device(spec.device) if spec.model else "cpu") as memory:
+            loaded = _measure_trial(spec, sample, settings, result, progress or (lambda *a, **k: None))
+        result.memory_mb = round(max(memory.peak_mb - memory.baseline_mb, 0.0), 1)
+    except AppError as error:
+        _fail(result, error.sentence)
+    except (torch.OutOfMemoryError, MemoryError) as error:
+        log.warning("trial %s ran out of memory: %s", result.key, error)
+        _fail(result, f"Ran out of memory on {spec.device}. Try a smaller batch size or maximum length, or another device.")
+    except Exception as error:  # noqa: BLE001 - one broken model must not stop the run
+        log.exception("trial %s failed", result.key)
+        _fail(result, f"Unexpected error ({type(error).__name__}): {str(error).splitlines()[0][:300] if str(error) else ''}")
+    finally:
+        release(loaded)
+    return result
+
+
+def _fail(result: TrialResult, sentence: str) -> None:
+    result.status, result.error = "error", sentence
+    result.metrics, result.latency, result.predictions = None, None, []
+
+
+def _settings_of(spec: TrialSpec, settings: Settings) -> dict:
+    chosen = {
+        "batch_size": spec.batch_size, "max_length": spec.max_length, "revision": spec.revision,
+        "tokenizer": spec.tokenizer, "label_map": dict(spec.label_map), "label_index_mapping": spec.label_index_mapping,
+        "latency_rows": settings.latency_rows, "seed": settings.seed,
+    }
+    if spec.kind == "zero-shot-classification" or spec.kind == AUTO:
+        chosen.update(hypothesis_template=spec.hypothesis_template, label_descriptions=dict(spec.label_descriptions))
+    return chosen
+
+
+def _measure_trial(spec: TrialSpec, sample: LabeledSample, settings: Settings, result: TrialResult, report) -> LoadedModel | None:
+    report("loading")
+    kind_name, loaded = resolve_and_load(spec, sample, settings, result)
+    predictor = get_kind(kind_name).prepare(loaded, sample, spec.options(settings))
+    result.latency, outputs = time_predictor(predictor, sample, spec, settings, report)
+    report("scoring")
+    predictions = predictor.finish(outputs)
+    result.metrics = compute_scores(
+        sample.labels, predictions.labels, sample.label_set, multi_label=sample.multi_label,
+        resamples=settings.bootstrap_resamples, seed=settings.seed,
+    )
+    truth = sample.labels
+    result.predictions = [
+        RowPrediction(i, labels, round(float(score), 6), set(labels) == set(truth[i]))
+        for i, (labels, score) in enumerate(zip(predictions.labels, predictions.scores))
+    ]
+    result.truncated_rows = predictor.truncated_rows
+    result.notes += predictions.notes
+    if predictor.truncated_rows:
+        result.notes.append(f"{predictor.truncated_rows} rows were longer than {loaded.max_length} tokens and were truncated.")
+    return loaded
+
+
+def resolve_and_load(spec: TrialSpec, sample: LabeledSample, settings: Settings, result: TrialResult):
+    """Pick the kind (for `auto`), load the model it needs, and record what was loaded."""
+    if spec.model is None:
+        return spec.kind, None
+    model_spec = ModelSpec(spec.model, revision=spec.revision, tokenizer=spec.tokenizer, max_length=spec.max_length)
+    files = fetch_model(model_spec, settings=settings)
+    kind_name = spec.kind
+    if kind_name == AUTO:
+        kind_name, reason = pick_kind(files.config, files.pipeline_tag, sample.label_set)
+        result.notes.append(f"Evaluated as {kind_name} because {reason}.")
+    result.kind = kind_name
+    head = get_kind(kind_name).head
+    loaded = load_model(model_spec, head=head, device=spec.device, dtype=spec.dtype, settings=settings, files=files)
+    result.sha, result.load_s, result.parameters = files.sha, round(loaded.load_s, 4), loaded.parameters
+    result.size_mb = round(files.size_bytes / 2**20, 2)
+    result.settings["max_length"] = loaded.max_length
+    result.notes += loaded.notes
+    return kind_name, loaded
+
+
+def latency_rows(n: int, count: int) -> list[int]:
+    """Up to `count` rows spread evenly over the sample, so short and long texts are both timed."""
+    return sorted(set(np.linspace(0, n - 1, num=min(count, n)).round().astype(int).tolist()))
+
+
+def time_predictor(predictor: Predictor, sample: LabeledSample, spec: TrialSpec, settings: Settings, report):
+    """First call, warm-up, per-row latency at batch size 1, then throughput over every row.
+
+    Returns the latency statistics and the outputs of the full pass, which are what gets scored.
+    """
+    texts, pairs, device = sample.texts, sample.pairs, spec.device
+    with Stopwatch(device) as first:
+        predictor.run(texts[:1], pairs[:1] if pairs else None, batch_size=1)
+    report("warm-up")
+    for _ in range(WARMUP_BATCHES):
+        predictor.run(texts[: spec.batch_size], pairs[: spec.batch_size] if pairs else None, batch_size=spec.batch_size)
+    report("latency")
+    timings_ms = []
+    for row in latency_rows(len(texts), settings.latency_rows):
+        with Stopwatch(device) as one:
+            predictor.run(texts[row : row + 1], pairs[row : row + 1] if pairs else None, batch_size=1)
+        timings_ms.append(one.elapsed_s * 1000)
+    rows_done = [0.0]
+
+    def on_rows(count: float) -> None:
+        rows_done[0] += count
+        report("predicting", rows_done[0], len(texts))
+
+    report("predicting", 0, len(texts))
+    with Stopwatch(device) as full:
+        outputs = predictor.run(texts, pairs, batch_size=spec.batch_size, on_rows=on_rows)
+    latency = Latency.from_values(timings_ms)
+    stats = LatencyStats(
+        p50_ms=round(latency.p50_ms, 4), p95_ms=round(latency.p95_ms, 4), p99_ms=round(latency.p99_ms, 4),
+        mean_ms=round(latency.mean_ms, 4), throughput_per_s=round(len(texts) / max(full.elapsed_s, 1e-9), 3),
+        first_call_ms=round(first.elapsed_s * 1000, 4), rows_timed=latency.count, batch_size=spec.batch_size,
+    )
+    return stats, outputs
+
+
+def summarize_sample(sample: LabeledSample) -> DatasetSummary:
+    return DatasetSummary(
+        source=sample.source_name,
+        rows=len(sample),
+        labels=sample.label_counts,
+        sha256=sample.sha256,
+        dropped={"empty_text": sample.dropped.empty_text, "empty_label": sample.dropped.empty_label, "total": sample.dropped.total},
+        duplicates=sample.duplicates,
+        multi_label=sample.multi_label,
+        columns={"text": sample.columns.text, "text_pair": sample.columns.text_pair, "label": sample.columns.label},
+        encoding=sample.encoding,
+        warnings=list(sample.warnings),
+    )
+
+
+def describe_environment() -> dict:
+    """Library versions and device names: what a reader needs to reproduce the numbers."""
+    import huggingface_hub
+    import scipy
+    import sklearn
+    import transformers
+
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "libraries": {
+            "torch": torch.__version__, "transformers": transformers.__version__,
+            "huggingface_hub": huggingface_hub.__version__, "scikit-learn": sklearn.__version__, "scipy": scipy.__version__,
+        },
+        "devices": [{"name": d.name, "description": d.description} for d in detect_devices()],
+        "torch_threads": torch.get_num_threads(),
+    }

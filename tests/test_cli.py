@@ -1,0 +1,129 @@
+"""`python -m core evaluate` end to end, in a subprocess, as users and CI pipelines run it."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sklearn.metrics import accuracy_score, f1_score
+
+from core.dataset import load_csv
+from core.results import read_json, run_to_dict, validate
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def evaluate(*args, cwd=ROOT):
+    env = dict(os.environ, MSD_BOOTSTRAP_RESAMPLES="200", MSD_LATENCY_ROWS="8")
+    return subprocess.run(
+        [sys.executable, "-m", "core", "evaluate", *map(str, args)], capture_output=True, text=True, cwd=cwd, env=env, timeout=300
+    )
+
+
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory, synthetic_csv, trained_classifier, nli_model, encoder):
+    out = tmp_path_factory.mktemp("run") / "results.json"
+    missing = "/nonexistent/model-folder"
+    done = evaluate(
+        "--data", synthetic_csv, "--model", trained_classifier, "--model", nli_model, "--model", encoder,
+        "--model", missing, "--batch-size", 8, "--out", out,
+    )
+    return done, out
+
+
+def test_run_writes_a_valid_results_file(full_run):
+    done, out = full_run
+    assert done.returncode == 0, done.stderr
+    data = json.loads(out.read_text())
+    validate(data)
+    assert run_to_dict(read_json(out)) == data, "reading the file back gives the same results"
+    kinds = [(r["kind"], r["status"]) for r in data["results"]]
+    assert kinds == [
+        ("text-classification", "ok"), ("zero-shot-classification", "ok"), ("embedding-probe", "ok"),
+        ("auto", "error"), ("baseline-majority", "ok"), ("baseline-tfidf", "ok"),
+    ]
+    assert data["command"].startswith("python -m core evaluate --data")
+    assert data["environment"]["libraries"]["torch"].startswith("2.13.0")
+
+
+def test_trained_classifier_scores_high_and_metrics_match_sklearn(full_run, synthetic_csv):
+    _, out = full_run
+    sample = load_csv(synthetic_csv)
+    data = json.loads(out.read_text())
+    assert data["dataset"]["sha256"] == sample.sha256 and data["dataset"]["rows"] == len(sample)
+    for trial in (t for t in data["results"] if t["status"] == "ok"):
+        predicted = [p["labels"][0] for p in trial["predictions"]]
+        assert [p["row"] for p in trial["predictions"]] == list(range(len(sample)))
+        metrics = trial["metrics"]
+        assert metrics["accuracy"] == pytest.approx(accuracy_score(sample.single_labels, predicted))
+        assert metrics["macro_f1"] == pytest.approx(
+            f1_score(sample.single_labels, predicted, labels=sample.label_set, average="macro", zero_division=0)
+        )
+        assert metrics["accuracy_ci"][0] <= metrics["accuracy"] <= metrics["accuracy_ci"][1]
+        assert trial["latency"]["rows_timed"] == 8 and trial["latency"]["p50_ms"] <= trial["latency"]["p95_ms"]
+    classifier = data["results"][0]
+    assert classifier["metrics"]["accuracy"] >= 0.95
+    assert classifier["parameters"] > 0 and classifier["load_s"] > 0 and classifier["settings"]["batch_size"] == 8
+
+
+def test_missing_model_is_an_error_row_and_the_table_says_so(full_run):
+    done, out = full_run
+    error = json.loads(out.read_text())["results"][3]
+    assert error["model"] == "/nonexistent/model-folder" and error["metrics"] is None
+    assert "was not found on the Hub" in error["error"] or "could not be reached" in error["error"]
+    assert "error: " in done.stdout and "text-classification" in done.stdout and "wrote " in done.stdout
+
+
+def test_progress_is_shown_on_stderr(full_run):
+    done, _ = full_run
+    assert "[1/6]" in done.stderr and "rows" in done.stderr
+
+
+def test_bad_input_exits_2_with_a_sentence(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("body,kind\nx,y\n")
+    done = evaluate("--data", bad, "--model", "whatever", "--out", tmp_path / "r.json")
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1].startswith("error: No label column could be guessed; columns are: body, kind.")
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_all_trials_failing_exits_1(tmp_path, synthetic_csv, untrained_classifier):
+    out = tmp_path / "r.json"
+    done = evaluate("--data", synthetic_csv, "--model", untrained_classifier, "--no-baselines", "--kind", "text-classification", "--out", out, "--quiet")
+    assert done.returncode == 1
+    assert json.loads(out.read_text())["results"][0]["status"] == "error"
+
+
+def test_label_map_option_is_parsed_and_used(tmp_path, synthetic_csv, untrained_classifier):
+    out = tmp_path / "r.json"
+    done = evaluate(
+        "--data", synthetic_csv, "--model", untrained_classifier, "--no-baselines", "--quiet", "--out", out,
+        "--label-map", "NEGATIVE=bug", "--label-map", "POSITIVE=feature_request",
+    )
+    assert done.returncode == 0, done.stderr
+    trial = json.loads(out.read_text())["results"][0]
+    assert trial["status"] == "ok"
+    assert any("Model labels with no sample label" in note and "neutral" in note for note in trial["notes"])
+    malformed = evaluate("--data", synthetic_csv, "--model", untrained_classifier, "--label-map", "oops", "--out", out)
+    assert malformed.returncode == 2 and "--label-map 'oops' is not of the form KEY=VALUE" in malformed.stderr
+
+
+def test_device_that_is_missing_fails_only_its_trial(tmp_path, synthetic_csv, trained_classifier):
+    out = tmp_path / "r.json"
+    done = evaluate(
+        "--data", synthetic_csv, "--model", trained_classifier, "--device", "cpu", "--device", "cuda:7",
+        "--dtype", "float32", "--dtype", "int8", "--no-baselines", "--quiet", "--out", out,
+    )
+    assert done.returncode == 0, done.stderr
+    results = json.loads(out.read_text())["results"]
+    by_key = {(r["device"], r["dtype"]): r for r in results}
+    assert by_key[("cpu", "float32")]["status"] == "ok" and by_key[("cpu", "int8")]["status"] == "ok"
+    assert "'cuda:7' is not available on this machine" in by_key[("cuda:7", "float32")]["error"]
+    agreement = sum(
+        a["labels"] == b["labels"]
+        for a, b in zip(by_key[("cpu", "float32")]["predictions"], by_key[("cpu", "int8")]["predictions"])
+    ) / len(results[0]["predictions"])
+    assert agreement >= 0.9, "int8 mostly agrees with float32 on a trained model"

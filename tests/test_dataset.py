@@ -1,0 +1,110 @@
+"""Reading labeled samples: delimiters, encodings, columns, labels as strings, limits."""
+
+import pytest
+
+from core.dataset import load_csv
+from core.errors import InputError
+from core.settings import Settings
+
+
+def test_reads_shipped_sample(example_csv):
+    sample = load_csv(example_csv)
+    assert len(sample) >= 150
+    assert sample.label_set == ["bug", "feature_request", "general_inquiry"]
+    assert sum(sample.label_counts.values()) == len(sample)
+    assert any("\n" in text for text in sample.texts), "multi-paragraph tickets survive quoting"
+    assert len(sample.sha256) == 64 and sample.encoding == "utf-8" and sample.warnings == []
+
+
+def test_tsv_and_csv_with_bom_give_the_same_sample_and_hash():
+    rows = [("crash on login", "bug"), ("add dark mode, please", "feature_request")]
+    csv_bytes = "\ufefftext,label\n" + "\n".join(f'"{t}",{l}' for t, l in rows)
+    tsv_bytes = "text\tlabel\n" + "\n".join(f"{t}\t{l}" for t, l in rows)
+    from_csv = load_csv(csv_bytes.encode("utf-8"))
+    from_tsv = load_csv(tsv_bytes.encode("utf-8"))
+    assert from_csv.texts == from_tsv.texts == [t for t, _ in rows]
+    assert from_csv.sha256 == from_tsv.sha256
+    assert from_csv.columns.text == "text", "the BOM is not part of the first column name"
+
+
+def test_explicit_delimiter_is_used():
+    sample = load_csv(b"text;label\na,b;x\n", delimiter=";")
+    assert sample.texts == ["a,b"] and sample.single_labels == ["x"]
+
+
+def test_cp1252_fallback_is_announced():
+    raw = "text,label\ncaf\u00e9 prices in \u20ac,general_inquiry\n".encode("cp1252")
+    sample = load_csv(raw)
+    assert sample.texts == ["caf\u00e9 prices in \u20ac"]
+    assert sample.encoding == "cp1252"
+    assert any("Windows-1252" in w and "UTF-8" in w for w in sample.warnings)
+
+
+def test_labels_stay_strings():
+    raw = b"text,label\na,NA\nb,None\nc,null\nd,01\ne,1.0\nf,true\n"
+    sample = load_csv(raw)
+    assert sample.single_labels == ["NA", "None", "null", "01", "1.0", "true"]
+
+
+def test_column_guessing_and_pairs():
+    raw = b"id,sentence1,sentence2,Category\n1,a man eats,someone eats,entailment\n"
+    sample = load_csv(raw)
+    assert (sample.columns.text, sample.columns.text_pair, sample.columns.label) == ("sentence1", "sentence2", "Category")
+    assert sample.pairs == ["someone eats"]
+
+
+def test_unknown_column_lists_the_columns():
+    with pytest.raises(InputError) as error:
+        load_csv(b"body,kind\nx,y\n", label_column="label")
+    assert "Column 'label' not found; columns are: body, kind." in error.value.sentence
+
+
+def test_no_guessable_text_column_names_the_option():
+    with pytest.raises(InputError) as error:
+        load_csv(b"foo,label\nx,y\n")
+    assert "columns are: foo, label" in error.value.sentence and "--text-column" in error.value.sentence
+
+
+def test_multi_label_split_on_separator():
+    sample = load_csv(b"text,label\na,bug; billing\nb,bug\nc, billing ;bug;bug\n", label_sep=";")
+    assert sample.multi_label
+    assert sample.labels == [("bug", "billing"), ("bug",), ("billing", "bug")]
+    assert sample.label_set == ["billing", "bug"] and sample.label_counts == {"billing": 2, "bug": 3}
+
+
+def test_empty_rows_are_dropped_and_counted_duplicates_counted():
+    raw = b"text,label\na,x\n  ,x\nb,\na,x\nc,y\n"
+    sample = load_csv(raw)
+    assert sample.texts == ["a", "a", "c"]
+    assert (sample.dropped.empty_text, sample.dropped.empty_label, sample.dropped.total) == (1, 1, 2)
+    assert sample.duplicates == 1
+    assert any("2 rows were dropped" in w for w in sample.warnings)
+    assert any("repeat the text" in w for w in sample.warnings)
+
+
+def test_row_limit_names_the_setting():
+    raw = ("text,label\n" + "".join(f"t{i},x\n" for i in range(11))).encode()
+    with pytest.raises(InputError) as error:
+        load_csv(raw, settings=Settings(max_rows=10))
+    assert "11 rows; the limit is 10" in error.value.sentence and "MSD_MAX_ROWS" in error.value.sentence
+
+
+def test_cell_limit_names_the_row_and_setting():
+    raw = ("text,label\nshort,x\n" + "y" * 51 + ",x\n").encode()
+    with pytest.raises(InputError) as error:
+        load_csv(raw, settings=Settings(max_cell_chars=50))
+    assert "51 characters (row 3)" in error.value.sentence and "MSD_MAX_CELL_CHARS" in error.value.sentence
+
+
+@pytest.mark.parametrize(
+    "raw, message",
+    [(b"", "The file is empty."), (b"text,label\n ,\n", "No usable rows"), (b'text,label\n"unclosed,x\n', "could not be read")],
+)
+def test_unusable_files_say_why(raw, message):
+    with pytest.raises(InputError, match=message):
+        load_csv(raw)
+
+
+def test_missing_file_names_the_path(tmp_path):
+    with pytest.raises(InputError, match="does not exist"):
+        load_csv(tmp_path / "nope.csv")
