@@ -1,4 +1,4 @@
-"""`python -m core discover|evaluate ...`: the command line over the core library."""
+"""`python -m core discover|evaluate|worker|runs ...`: the command line over the core library."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from core.errors import AppError
 COMMANDS = {
     "discover": "Find candidate models on the Hub and in local sources.",
     "evaluate": "Evaluate models on a labeled CSV and write a results file.",
+    "worker": "Run queued evaluation jobs in the background.",
+    "runs": "List, show progress of, cancel, resume or delete stored runs.",
 }
 
 

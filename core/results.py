@@ -11,6 +11,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from core.dataset import LabeledSample
 from core.metrics import ClassScores, PairedTest, Scores
 
 SCHEMA_VERSION = 1
@@ -86,6 +87,22 @@ class DatasetSummary:
     encoding: str
     warnings: list[str]
 
+    @classmethod
+    def of(cls, sample: LabeledSample) -> DatasetSummary:
+        dropped = sample.dropped
+        return cls(
+            source=sample.source_name,
+            rows=len(sample),
+            labels=sample.label_counts,
+            sha256=sample.sha256,
+            dropped={"empty_text": dropped.empty_text, "empty_label": dropped.empty_label, "total": dropped.total},
+            duplicates=sample.duplicates,
+            multi_label=sample.multi_label,
+            columns={"text": sample.columns.text, "text_pair": sample.columns.text_pair, "label": sample.columns.label},
+            encoding=sample.encoding,
+            warnings=list(sample.warnings),
+        )
+
 
 @dataclass
 class RunResult:
@@ -105,12 +122,18 @@ class RunResult:
 def run_to_dict(run: RunResult) -> dict:
     data = asdict(run)
     data["schema_version"] = SCHEMA_VERSION
-    for trial in data["results"]:
-        for prediction in trial["predictions"]:
-            prediction["labels"] = list(prediction["labels"])
-        if trial["metrics"]:
-            trial["metrics"]["accuracy_ci"] = list(trial["metrics"]["accuracy_ci"])
-            trial["metrics"]["macro_f1_ci"] = list(trial["metrics"]["macro_f1_ci"])
+    data["results"] = [trial_to_dict(trial) for trial in run.results]
+    return data
+
+
+def trial_to_dict(trial: TrialResult) -> dict:
+    """A trial as plain JSON types (tuples become lists), exactly as in the results file."""
+    data = asdict(trial)
+    for prediction in data["predictions"]:
+        prediction["labels"] = list(prediction["labels"])
+    if data["metrics"]:
+        data["metrics"]["accuracy_ci"] = list(data["metrics"]["accuracy_ci"])
+        data["metrics"]["macro_f1_ci"] = list(data["metrics"]["macro_f1_ci"])
     return data
 
 

@@ -127,7 +127,7 @@ def assemble_run(sample: LabeledSample, results: list[TrialResult], *, command: 
     accuracy = {r.key: r.metrics.accuracy for r in ok}
     warning = leaders_warning(accuracy, comparisons, len(sample))
     return RunResult(
-        dataset=summarize_sample(sample),
+        dataset=DatasetSummary.of(sample),
         environment=describe_environment(),
         results=results,
         comparisons=comparisons,
@@ -140,10 +140,7 @@ def assemble_run(sample: LabeledSample, results: list[TrialResult], *, command: 
 def run_trial(spec: TrialSpec, sample: LabeledSample, *, settings: Settings | None = None, progress=None) -> TrialResult:
     """Run one trial; every failure becomes an error row that says what happened."""
     settings = settings or get_settings()
-    result = TrialResult(
-        model=spec.model or spec.kind, kind=spec.kind, device=spec.device, dtype=spec.dtype, status="ok",
-        settings=_settings_of(spec, settings),
-    )
+    result = new_result(spec, settings)
     loaded = None
     try:
         with PeakMemory(check_device(spec.device) if spec.model else "cpu") as memory:
@@ -160,6 +157,14 @@ def run_trial(spec: TrialSpec, sample: LabeledSample, *, settings: Settings | No
     finally:
         release(loaded)
     return result
+
+
+def new_result(spec: TrialSpec, settings: Settings, *, error: str | None = None) -> TrialResult:
+    """The result a trial starts from; with `error`, the error row of a trial that could not finish."""
+    return TrialResult(
+        model=spec.model or spec.kind, kind=spec.kind, device=spec.device, dtype=spec.dtype,
+        status="error" if error else "ok", error=error, settings=_settings_of(spec, settings),
+    )
 
 
 def _fail(result: TrialResult, sentence: str) -> None:
@@ -259,21 +264,6 @@ def time_predictor(predictor: Predictor, sample: LabeledSample, spec: TrialSpec,
         first_call_ms=round(first.elapsed_s * 1000, 4), rows_timed=latency.count, batch_size=spec.batch_size,
     )
     return stats, outputs
-
-
-def summarize_sample(sample: LabeledSample) -> DatasetSummary:
-    return DatasetSummary(
-        source=sample.source_name,
-        rows=len(sample),
-        labels=sample.label_counts,
-        sha256=sample.sha256,
-        dropped={"empty_text": sample.dropped.empty_text, "empty_label": sample.dropped.empty_label, "total": sample.dropped.total},
-        duplicates=sample.duplicates,
-        multi_label=sample.multi_label,
-        columns={"text": sample.columns.text, "text_pair": sample.columns.text_pair, "label": sample.columns.label},
-        encoding=sample.encoding,
-        warnings=list(sample.warnings),
-    )
 
 
 def describe_environment() -> dict:

@@ -16,6 +16,7 @@ from pathlib import Path
 MAX_ROWS = "MSD_MAX_ROWS"
 MAX_CELL_CHARS = "MSD_MAX_CELL_CHARS"
 ALLOW_PICKLE = "MSD_ALLOW_PICKLE"
+MAX_DOWNLOAD_MB = "MSD_MAX_DOWNLOAD_MB"
 DATA_DIR = "MSD_DATA_DIR"
 MODEL_DIRS = "MSD_MODEL_DIRS"
 LATENCY_ROWS = "MSD_LATENCY_ROWS"
@@ -29,6 +30,10 @@ POPULAR_MIN_LIKES = "MSD_POPULAR_MIN_LIKES"
 DOCUMENTED_MIN_CARD_CHARS = "MSD_DOCUMENTED_MIN_CARD_CHARS"
 MAINTAINED_WITHIN_DAYS = "MSD_MAINTAINED_WITHIN_DAYS"
 DATABASE_URL = "DATABASE_URL"
+TRIAL_TIMEOUT_S = "MSD_TRIAL_TIMEOUT_S"
+CPU_JOBS = "MSD_CPU_JOBS"
+WORKER_POLL_S = "MSD_WORKER_POLL_S"
+PLUGINS = "MSD_PLUGINS"
 
 
 def _int(name: str, default: int) -> int:
@@ -67,6 +72,7 @@ class Settings:
     max_rows: int = 20_000
     max_cell_chars: int = 20_000
     allow_pickle: bool = False
+    max_download_mb: float = 5000.0
     data_dir: Path = Path("data")
     model_dirs: tuple[Path, ...] = field(default_factory=tuple)
     latency_rows: int = 32
@@ -80,6 +86,10 @@ class Settings:
     documented_min_card_chars: int = 300
     maintained_within_days: int = 365
     database_url: str = ""
+    trial_timeout_s: float = 3600.0
+    cpu_jobs: int = 1
+    worker_poll_s: float = 0.5
+    plugins: tuple[str, ...] = field(default_factory=tuple)
 
     @property
     def hf_endpoint(self) -> str:
@@ -112,6 +122,7 @@ def get_settings() -> Settings:
         max_rows=_int(MAX_ROWS, 20_000),
         max_cell_chars=_int(MAX_CELL_CHARS, 20_000),
         allow_pickle=_bool(ALLOW_PICKLE),
+        max_download_mb=_float(MAX_DOWNLOAD_MB, 5000.0),
         data_dir=data_dir,
         model_dirs=_paths(MODEL_DIRS),
         latency_rows=_int(LATENCY_ROWS, 32),
@@ -125,4 +136,8 @@ def get_settings() -> Settings:
         documented_min_card_chars=_int(DOCUMENTED_MIN_CARD_CHARS, 300),
         maintained_within_days=_int(MAINTAINED_WITHIN_DAYS, 365),
         database_url=os.environ.get(DATABASE_URL, "") or f"sqlite:///{data_dir / 'runs.sqlite'}",
+        trial_timeout_s=_float(TRIAL_TIMEOUT_S, 3600.0),
+        cpu_jobs=max(1, _int(CPU_JOBS, 1)),
+        worker_poll_s=_float(WORKER_POLL_S, 0.5),
+        plugins=tuple(p.strip() for p in os.environ.get(PLUGINS, "").split(",") if p.strip()),
     )

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import shlex
 import sys
+from dataclasses import asdict
 
 from core.dataset import load_csv
 from core.errors import InputError
@@ -37,6 +39,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-baselines", action="store_true", help="skip the majority and TF-IDF baselines")
     parser.add_argument("--out", default="results.json", help="where to write the results JSON (default results.json)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--store", action="store_true", help="also save the run in the results store (see MSD_DATA_DIR, DATABASE_URL)")
+    parser.add_argument("--submit", action="store_true",
+                        help="queue the run for the background worker (started if none is alive) and return at once")
+    parser.add_argument("--shared", action="store_true", help="with --store or --submit: let every user see the run")
 
 
 def parse_pairs(values: list[str], option: str) -> dict[str, str]:
@@ -67,6 +73,8 @@ def run(args: argparse.Namespace) -> int:
         hypothesis_template=args.hypothesis_template,
         label_descriptions=parse_pairs(args.label_description, "--label-description"),
     )
+    if args.submit:
+        return submit_job(sample, specs, shared=args.shared)
     with ProgressBar(enabled=not args.quiet) as bar:
         result = run_plan(specs, sample, settings=get_settings(), progress=bar.update, command=reproduce_command())
     path = write_json(result, args.out)
@@ -74,7 +82,32 @@ def run(args: argparse.Namespace) -> int:
     for warning in result.warnings:
         print(f"\nnote: {warning}")
     print(f"\nwrote {path}")
+    if args.store:
+        from core.store import Store
+
+        run_id = Store().save_completed_run(sample, [asdict(s) for s in specs], result, started_by=current_user(),
+                                            shared=args.shared)
+        print(f"stored as run {run_id}")
     return 0 if result.succeeded else 1
+
+
+def submit_job(sample, specs, *, shared: bool) -> int:
+    """Queue the run and make sure a worker will pick it up; prints the run id."""
+    from core.store import Store
+    from core.worker import ensure_worker, submit
+
+    run_id = submit(Store(), sample, specs, started_by=current_user(), shared=shared, command=reproduce_command())
+    started = ensure_worker()
+    print(f"queued as run {run_id}{' (started a background worker)' if started else ''}")
+    print(f"follow it with: python -m core runs progress {run_id} --watch")
+    return 0
+
+
+def current_user() -> str | None:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (some containers)
+        return None
 
 
 def reproduce_command() -> str:

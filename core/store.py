@@ -1,0 +1,641 @@
+"""The results store: runs, trials, per-row predictions, sample rows and job progress.
+
+SQLAlchemy Core over SQLite by default (WAL, busy timeout, foreign keys), so a team can
+point DATABASE_URL at PostgreSQL instead. Every write is its own short transaction, so a
+worker killed at any moment loses nothing that was committed. One `Store` is safe to
+share between threads (the dashboard can keep one in `st.cache_resource`).
+
+A run is a job while it is queued or running. Trials move pending -> running -> ok/error,
+or to interrupted/cancelled, which `resume` turns back into pending.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime, timezone
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from core.dataset import ColumnMapping, DroppedRows, LabeledSample
+from core.errors import AppError, InputError
+from core.metrics import PairedTest
+from core.results import DatasetSummary, RowPrediction, RunResult, TrialResult, trial_from_dict, trial_to_dict
+from core.settings import DATABASE_URL, Settings, get_settings
+
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_MS = 10_000
+#: Run states. A run is a job while queued or running.
+QUEUED, RUNNING, DONE, CANCELLED, INTERRUPTED, FAILED = "queued", "running", "done", "cancelled", "interrupted", "failed"
+ACTIVE = (QUEUED, RUNNING)
+#: Trial states besides RUNNING, CANCELLED, INTERRUPTED and the result's own "ok" / "error".
+PENDING = "pending"
+FINISHED_TRIAL = ("ok", "error")
+MIGRATION_LOCK_ID = 4_613_715  # any constant: the PostgreSQL advisory lock taken while migrating
+
+metadata = sa.MetaData()
+schema_version = sa.Table(
+    "schema_version", metadata,
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("applied_at", sa.Float, nullable=False),
+)
+runs = sa.Table(
+    "runs", metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("created_at", sa.Float, nullable=False, index=True),
+    sa.Column("started_by", sa.String(200), index=True),
+    sa.Column("shared", sa.Boolean, nullable=False, default=False),
+    sa.Column("status", sa.String(20), nullable=False, index=True),
+    sa.Column("sample_sha256", sa.String(64), nullable=False, index=True),
+    sa.Column("sample_json", sa.Text, nullable=False),
+    sa.Column("label_sep", sa.String(20)),
+    sa.Column("plan_json", sa.Text, nullable=False),
+    sa.Column("options_json", sa.Text),
+    sa.Column("environment_json", sa.Text),
+    sa.Column("comparisons_json", sa.Text),
+    sa.Column("warnings_json", sa.Text),
+    sa.Column("command", sa.Text),
+    sa.Column("cancel_requested", sa.Boolean, nullable=False, default=False),
+    sa.Column("worker_host", sa.String(200)),
+    sa.Column("started_at", sa.Float),
+    sa.Column("finished_at", sa.Float),
+)
+trials = sa.Table(
+    "trials", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(32), sa.ForeignKey("runs.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("model", sa.Text, nullable=False),
+    sa.Column("kind", sa.String(60), nullable=False),
+    sa.Column("device", sa.String(20), nullable=False),
+    sa.Column("dtype", sa.String(20), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("spec_json", sa.Text, nullable=False),
+    sa.Column("result_json", sa.Text),
+    sa.Column("accuracy", sa.Float),
+    sa.Column("error", sa.Text),
+    sa.Column("started_at", sa.Float),
+    sa.Column("finished_at", sa.Float),
+    sa.UniqueConstraint("run_id", "position"),
+)
+predictions = sa.Table(
+    "predictions", metadata,
+    sa.Column("trial_id", sa.Integer, sa.ForeignKey("trials.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("row", sa.Integer, primary_key=True),
+    sa.Column("labels_json", sa.Text, nullable=False),
+    sa.Column("score", sa.Float, nullable=False),
+    sa.Column("correct", sa.Boolean, nullable=False),
+)
+sample_rows = sa.Table(
+    "sample_rows", metadata,
+    sa.Column("run_id", sa.String(32), sa.ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("row", sa.Integer, primary_key=True),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("pair", sa.Text),
+    sa.Column("labels_json", sa.Text, nullable=False),
+)
+progress = sa.Table(
+    "progress", metadata,
+    sa.Column("run_id", sa.String(32), sa.ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("trial_position", sa.Integer),
+    sa.Column("trial_name", sa.Text),
+    sa.Column("step", sa.String(40)),
+    sa.Column("rows_done", sa.Float),
+    sa.Column("rows_total", sa.Integer),
+    sa.Column("trial_started_at", sa.Float),
+    sa.Column("step_started_at", sa.Float),
+    sa.Column("updated_at", sa.Float),
+)
+
+#: Migrations by the version they bring an existing database to, applied in order inside one
+#: locked transaction. A new database gets the current tables at once and is stamped
+#: SCHEMA_VERSION. To change the schema: change the tables above, bump SCHEMA_VERSION and add
+#: `MIGRATIONS[n] = function(connection)` that alters a version n-1 database (ALTER TABLE ...).
+MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {}
+
+
+class StoreError(AppError):
+    """The results database cannot be used as it is."""
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """One line of the run list: enough to pick a run without loading its rows."""
+
+    id: str
+    created_at: float  # epoch seconds
+    started_by: str | None
+    shared: bool
+    status: str
+    sample_source: str
+    sample_rows: int
+    sample_sha256: str
+    models: list[str]
+    trials_ok: int
+    trials_total: int
+    best_accuracy: float | None
+    best_model: str | None
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What the person chose beyond the plan, kept with the run for its comparison and report."""
+
+    price_per_hour: dict[str, float] = field(default_factory=dict)  # device -> money per hour of use
+
+    @classmethod
+    def from_json(cls, text: str | None) -> RunOptions:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in json.loads(text or "{}").items() if k in known})
+
+
+@dataclass(frozen=True)
+class JobProgress:
+    """Where a job stands, for any page or process that asks.
+
+    `queue_position` is 1 for the next job to start on its devices (None once started).
+    `elapsed_s` counts from the job's start; `eta_s` estimates what is left of the current
+    trial's pass over the rows (None before that pass starts or once the job is over).
+    """
+
+    run_id: str
+    status: str
+    queue_position: int | None
+    cancel_requested: bool
+    trial_index: int | None
+    trial_count: int
+    trials_finished: int
+    trial_name: str | None
+    step: str | None
+    rows_done: float
+    rows_total: int
+    elapsed_s: float
+    eta_s: float | None
+    updated_at: float | None
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE
+
+
+def now() -> float:
+    return time.time()
+
+
+def _dumps(value) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+class Store:
+    """All reads and writes of runs."""
+
+    def __init__(self, url: str | None = None, *, settings: Settings | None = None) -> None:
+        settings = settings or get_settings()
+        self.url = url or settings.database_url
+        self.engine = create_engine(self.url)
+        migrate(self.engine)
+
+    # -- creating runs ---------------------------------------------------------------------
+
+    def create_run(
+        self, sample: LabeledSample, specs: list[dict], *, started_by: str | None = None, shared: bool = False,
+        status: str = QUEUED, command: str | None = None, options: RunOptions | None = None,
+    ) -> str:
+        """Save a run with its sample rows and one pending trial per spec; returns the run id."""
+        run_id = uuid.uuid4().hex
+        with self.engine.begin() as db:
+            db.execute(runs.insert().values(
+                id=run_id, created_at=now(), started_by=started_by, shared=shared, status=status,
+                sample_sha256=sample.sha256, sample_json=_dumps(asdict(DatasetSummary.of(sample))),
+                label_sep=sample.label_sep, plan_json=_dumps(specs), options_json=_dumps(asdict(options or RunOptions())),
+                command=command, cancel_requested=False,
+                started_at=now() if status == RUNNING else None,
+            ))
+            db.execute(sample_rows.insert(), _sample_rows_of(run_id, sample))
+            db.execute(trials.insert(), [_trial_row_of(run_id, i, spec) for i, spec in enumerate(specs)])
+        return run_id
+
+    def save_completed_run(self, sample: LabeledSample, specs: list[dict], result: RunResult, *,
+                           started_by: str | None = None, shared: bool = False) -> str:
+        """Store a run that already ran in this process (`evaluate --store`)."""
+        run_id = self.create_run(sample, specs, started_by=started_by, shared=shared, status=RUNNING, command=result.command)
+        for position, trial in enumerate(result.results):
+            self.save_trial(run_id, position, trial)
+        self.finish_run(run_id, result)
+        return run_id
+
+    def rerun(self, run_id: str, *, started_by: str | None = None) -> str:
+        """A new queued run with the same sample and plan (owned by `started_by`, else the same owner)."""
+        row = self._run_row(run_id)
+        owner = started_by or row.started_by
+        return self.create_run(self.load_sample(run_id), self.load_plan(run_id), started_by=owner,
+                               shared=row.shared, command=row.command, options=RunOptions.from_json(row.options_json))
+
+    # -- the worker's writes -----------------------------------------------------------------
+
+    def claim(self, run_id: str, *, host: str) -> bool:
+        """Atomically move a queued run to running; False if another worker took it first."""
+        with self.engine.begin() as db:
+            claimed = db.execute(
+                runs.update().where(runs.c.id == run_id, runs.c.status == QUEUED)
+                .values(status=RUNNING, worker_host=host, started_at=now(), finished_at=None)
+            ).rowcount
+        return claimed == 1
+
+    def start_trial(self, run_id: str, position: int) -> None:
+        with self.engine.begin() as db:
+            db.execute(trials.update().where(trials.c.run_id == run_id, trials.c.position == position)
+                       .values(status=RUNNING, started_at=now(), finished_at=None))
+
+    def save_trial(self, run_id: str, position: int, result: TrialResult, *, status: str | None = None) -> None:
+        """Commit one ended trial with its predictions, in one transaction.
+
+        `status` overrides the result's own ("ok"/"error") for trials that were cancelled or
+        interrupted: they carry an error row but stay resumable.
+        """
+        data = trial_to_dict(result)
+        rows = data.pop("predictions")
+        accuracy = result.metrics.accuracy if result.ok and result.metrics else None
+        with self.engine.begin() as db:
+            trial_id = self._trial_id(db, run_id, position)
+            db.execute(predictions.delete().where(predictions.c.trial_id == trial_id))
+            db.execute(trials.update().where(trials.c.id == trial_id).values(
+                status=status or result.status, kind=result.kind, result_json=_dumps(data), accuracy=accuracy,
+                error=result.error, finished_at=now(),
+            ))
+            if rows:
+                db.execute(predictions.insert(), [_prediction_row_of(trial_id, p) for p in rows])
+
+    def _trial_id(self, db: sa.Connection, run_id: str, position: int) -> int:
+        trial_id = db.execute(
+            sa.select(trials.c.id).where(trials.c.run_id == run_id, trials.c.position == position)
+        ).scalar_one_or_none()
+        if trial_id is None:
+            raise InputError(f"Run {run_id} has no trial {position}; it may have been deleted.")
+        return trial_id
+
+    def set_run_status(self, run_id: str, status: str, **values) -> None:
+        if status not in ACTIVE:
+            values.setdefault("finished_at", now())
+        with self.engine.begin() as db:
+            db.execute(runs.update().where(runs.c.id == run_id).values(status=status, **values))
+
+    def finish_run(self, run_id: str, result: RunResult, status: str = DONE) -> None:
+        """Store the run-level parts (paired tests, warnings, environment) and close the run."""
+        self.set_run_status(
+            run_id, status, finished_at=datetime.fromisoformat(result.created_at).timestamp(),
+            comparisons_json=_dumps([asdict(c) for c in result.comparisons]),
+            warnings_json=_dumps(result.warnings), environment_json=_dumps(result.environment),
+        )
+        self.clear_progress(run_id)
+
+    def write_progress(self, run_id: str, **values) -> None:
+        """Upsert the job's progress row (trial_position, trial_name, step, rows_done, ...)."""
+        values["updated_at"] = now()
+        with self.engine.begin() as db:
+            if not db.execute(progress.update().where(progress.c.run_id == run_id).values(**values)).rowcount:
+                db.execute(progress.insert().values(run_id=run_id, **values))
+
+    def clear_progress(self, run_id: str) -> None:
+        with self.engine.begin() as db:
+            db.execute(progress.delete().where(progress.c.run_id == run_id))
+
+    def running_trials(self, *, host: str) -> dict[str, list[tuple[int, dict]]]:
+        """Runs marked running by a worker on `host`, with their running trials (for recovery)."""
+        with self.engine.connect() as db:
+            run_ids = db.execute(sa.select(runs.c.id).where(runs.c.status == RUNNING, runs.c.worker_host == host)).scalars().all()
+            rows = db.execute(
+                sa.select(trials.c.run_id, trials.c.position, trials.c.spec_json)
+                .where(trials.c.run_id.in_(run_ids), trials.c.status == RUNNING).order_by(trials.c.position)
+            ).all()
+        found = {run_id: [] for run_id in run_ids}
+        for row in rows:
+            found[row.run_id].append((row.position, json.loads(row.spec_json)))
+        return found
+
+    # -- what users do -------------------------------------------------------------------------
+
+    def request_cancel(self, run_id: str) -> bool:
+        """Ask for a job to stop; a queued one is cancelled at once. False if it had already ended."""
+        with self.engine.begin() as db:
+            asked = db.execute(runs.update().where(runs.c.id == run_id, runs.c.status.in_(ACTIVE))
+                               .values(cancel_requested=True)).rowcount
+            db.execute(runs.update().where(runs.c.id == run_id, runs.c.status == QUEUED)
+                       .values(status=CANCELLED, finished_at=now()))
+        if not asked:
+            self._run_row(run_id)  # a clear error for an unknown id
+        return bool(asked)
+
+    def cancel_requested(self, run_id: str) -> bool:
+        with self.engine.connect() as db:
+            return bool(db.execute(sa.select(runs.c.cancel_requested).where(runs.c.id == run_id)).scalar())
+
+    def resume(self, run_id: str) -> int:
+        """Queue a stopped run again so its unfinished trials run; returns how many will run."""
+        status = self._run_row(run_id).status
+        if status not in (INTERRUPTED, CANCELLED, FAILED):
+            raise InputError(f"Run {run_id} is {status}; only interrupted, cancelled or failed runs can be resumed.",
+                             hint="Use rerun to run it again from the start.")
+        with self.engine.begin() as db:
+            unfinished = sa.select(trials.c.id).where(trials.c.run_id == run_id, trials.c.status.not_in(FINISHED_TRIAL))
+            db.execute(predictions.delete().where(predictions.c.trial_id.in_(unfinished)))
+            count = db.execute(trials.update().where(trials.c.id.in_(unfinished)).values(
+                status=PENDING, error=None, result_json=None, accuracy=None, started_at=None, finished_at=None,
+            )).rowcount
+            if count:
+                db.execute(runs.update().where(runs.c.id == run_id)
+                           .values(status=QUEUED, cancel_requested=False, finished_at=None))
+        if not count:
+            raise InputError(f"Run {run_id} has no unfinished trials.", hint="Use rerun to run it again from the start.")
+        return count
+
+    def set_shared(self, run_id: str, shared: bool) -> None:
+        with self.engine.begin() as db:
+            if not db.execute(runs.update().where(runs.c.id == run_id).values(shared=shared)).rowcount:
+                raise _no_run(run_id)
+
+    def delete_run(self, run_id: str) -> bool:
+        """Delete a run and everything under it; False if there was none. Running jobs are refused."""
+        with self.engine.begin() as db:
+            deleted = db.execute(runs.delete().where(runs.c.id == run_id, runs.c.status != RUNNING)).rowcount
+        if not deleted and self._run_exists(run_id):
+            raise InputError(f"Run {run_id} is running and cannot be deleted.", hint="Cancel it first, then delete it.")
+        return bool(deleted)
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def queued_runs(self) -> list[tuple[str, list[dict]]]:
+        """Queued runs, oldest first, with their plans (the worker schedules from these)."""
+        with self.engine.connect() as db:
+            rows = db.execute(
+                sa.select(runs.c.id, runs.c.plan_json).where(runs.c.status == QUEUED).order_by(runs.c.created_at, runs.c.id)
+            ).all()
+        return [(row.id, json.loads(row.plan_json)) for row in rows]
+
+    def queue_position(self, run_id: str) -> int | None:
+        """1 for the next job to start on its devices; None when it is not queued."""
+        queued = self.queued_runs()
+        mine = next((job_devices(plan) for queued_id, plan in queued if queued_id == run_id), None)
+        if mine is None:
+            return None
+        ahead = [queued_id for queued_id, plan in queued if job_devices(plan) & mine]
+        return ahead.index(run_id) + 1
+
+    def pending_trials(self, run_id: str) -> list[tuple[int, dict]]:
+        with self.engine.connect() as db:
+            rows = db.execute(
+                sa.select(trials.c.position, trials.c.spec_json)
+                .where(trials.c.run_id == run_id, trials.c.status == PENDING).order_by(trials.c.position)
+            ).all()
+        return [(row.position, json.loads(row.spec_json)) for row in rows]
+
+    def load_plan(self, run_id: str) -> list[dict]:
+        return json.loads(self._run_row(run_id).plan_json)
+
+    def run_options(self, run_id: str) -> RunOptions:
+        return RunOptions.from_json(self._run_row(run_id).options_json)
+
+    def load_sample(self, run_id: str) -> LabeledSample:
+        """The sample exactly as evaluated, rebuilt from the stored rows (no original file needed)."""
+        row = self._run_row(run_id)
+        summary = DatasetSummary(**json.loads(row.sample_json))
+        with self.engine.connect() as db:
+            rows = db.execute(sa.select(sample_rows).where(sample_rows.c.run_id == run_id).order_by(sample_rows.c.row)).all()
+        return LabeledSample(
+            texts=[r.text for r in rows], labels=[tuple(json.loads(r.labels_json)) for r in rows],
+            label_set=list(summary.labels), columns=ColumnMapping(**summary.columns),
+            pairs=[r.pair for r in rows] if summary.columns.get("text_pair") else None,
+            multi_label=summary.multi_label, label_sep=row.label_sep,
+            dropped=DroppedRows(summary.dropped["empty_text"], summary.dropped["empty_label"]),
+            duplicates=summary.duplicates, warnings=list(summary.warnings), encoding=summary.encoding,
+            source_name=summary.source, sha256=summary.sha256,
+        )
+
+    def load_run(self, run_id: str) -> RunResult:
+        """The run as result objects: identical to what `python -m core evaluate` writes for it.
+
+        Trials that have not ended (pending, running) are left out.
+        """
+        row = self._run_row(run_id)
+        return RunResult(
+            dataset=DatasetSummary(**json.loads(row.sample_json)),
+            environment=json.loads(row.environment_json or "{}"),
+            results=self._load_trials(run_id),
+            comparisons=[PairedTest(**c) for c in json.loads(row.comparisons_json or "[]")],
+            warnings=json.loads(row.warnings_json or "[]"),
+            created_at=_iso(row.finished_at or row.created_at),
+            command=row.command,
+        )
+
+    def _load_trials(self, run_id: str) -> list[TrialResult]:
+        with self.engine.connect() as db:
+            rows = db.execute(
+                sa.select(trials.c.id, trials.c.result_json)
+                .where(trials.c.run_id == run_id, trials.c.result_json.is_not(None)).order_by(trials.c.position)
+            ).all()
+            stored: dict[int, list[RowPrediction]] = {}
+            for r in db.execute(
+                sa.select(predictions).where(predictions.c.trial_id.in_([row.id for row in rows]))
+                .order_by(predictions.c.trial_id, predictions.c.row)
+            ):
+                stored.setdefault(r.trial_id, []).append(RowPrediction(r.row, tuple(json.loads(r.labels_json)), r.score, r.correct))
+        return [_trial_of(row.result_json, stored.get(row.id, [])) for row in rows]
+
+    def list_runs(
+        self, *, visible_to: str | None = None, status: str | None = None, sample_sha256: str | None = None,
+        model: str | None = None, limit: int = 100,
+    ) -> list[RunSummary]:
+        """Newest first. `visible_to` keeps the runs that user started plus the shared ones."""
+        query = sa.select(runs).order_by(runs.c.created_at.desc()).limit(limit)
+        if visible_to is not None:
+            query = query.where(sa.or_(runs.c.started_by == visible_to, runs.c.shared.is_(True)))
+        if status:
+            query = query.where(runs.c.status == status)
+        if sample_sha256:
+            query = query.where(runs.c.sample_sha256 == sample_sha256)
+        if model:
+            query = query.where(runs.c.id.in_(sa.select(trials.c.run_id).where(trials.c.model == model)))
+        return self._summaries(query)
+
+    def run_summary(self, run_id: str) -> RunSummary:
+        found = self._summaries(sa.select(runs).where(runs.c.id == run_id))
+        if not found:
+            raise _no_run(run_id)
+        return found[0]
+
+    def _summaries(self, query) -> list[RunSummary]:
+        with self.engine.connect() as db:
+            rows = db.execute(query).all()
+            trial_rows = db.execute(
+                sa.select(trials.c.run_id, trials.c.model, trials.c.status, trials.c.accuracy)
+                .where(trials.c.run_id.in_([r.id for r in rows])).order_by(trials.c.position)
+            ).all()
+        by_run: dict[str, list] = {}
+        for t in trial_rows:
+            by_run.setdefault(t.run_id, []).append(t)
+        return [_summary_of(row, by_run.get(row.id, [])) for row in rows]
+
+    def job_progress(self, run_id: str) -> JobProgress:
+        row = self._run_row(run_id)
+        with self.engine.connect() as db:
+            state = db.execute(sa.select(progress).where(progress.c.run_id == run_id)).first()
+            counts = dict(db.execute(sa.select(trials.c.status, sa.func.count()).where(trials.c.run_id == run_id)
+                                     .group_by(trials.c.status)).all())
+        finished = sum(counts.get(status, 0) for status in FINISHED_TRIAL)
+        position = self.queue_position(run_id) if row.status == QUEUED else None
+        return _progress_of(row, state if row.status == RUNNING else None, sum(counts.values()), finished, position)
+
+    def _run_row(self, run_id: str):
+        with self.engine.connect() as db:
+            row = db.execute(sa.select(runs).where(runs.c.id == run_id)).first()
+        if row is None:
+            raise _no_run(run_id)
+        return row
+
+    def _run_exists(self, run_id: str) -> bool:
+        with self.engine.connect() as db:
+            return db.execute(sa.select(runs.c.id).where(runs.c.id == run_id)).first() is not None
+
+
+def _no_run(run_id: str) -> InputError:
+    return InputError(f"There is no run {run_id!r} in the store.", hint="List runs to see their ids: python -m core runs list.")
+
+
+def _iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, timezone.utc).isoformat(timespec="seconds")
+
+
+def _sample_rows_of(run_id: str, sample: LabeledSample) -> list[dict]:
+    return [
+        {"run_id": run_id, "row": i, "text": text, "pair": sample.pairs[i] if sample.pairs else None,
+         "labels_json": _dumps(list(sample.labels[i]))}
+        for i, text in enumerate(sample.texts)
+    ]
+
+
+def _trial_row_of(run_id: str, position: int, spec: dict) -> dict:
+    return {
+        "run_id": run_id, "position": position, "model": spec.get("model") or spec["kind"], "kind": spec["kind"],
+        "device": spec.get("device", "cpu"), "dtype": spec.get("dtype", "float32"), "status": PENDING,
+        "spec_json": _dumps(spec),
+    }
+
+
+def _prediction_row_of(trial_id: int, prediction: dict) -> dict:
+    return {"trial_id": trial_id, "row": prediction["row"], "labels_json": _dumps(prediction["labels"]),
+            "score": prediction["score"], "correct": prediction["correct"]}
+
+
+def _trial_of(result_json: str, rows: list[RowPrediction]) -> TrialResult:
+    trial = trial_from_dict({**json.loads(result_json), "predictions": []})
+    trial.predictions = rows
+    return trial
+
+
+def _summary_of(row, trial_rows) -> RunSummary:
+    sample = json.loads(row.sample_json)
+    scored = [t for t in trial_rows if t.status == "ok" and t.accuracy is not None]
+    best = max(scored, key=lambda t: t.accuracy, default=None)
+    return RunSummary(
+        id=row.id, created_at=row.created_at, started_by=row.started_by,
+        shared=bool(row.shared), status=row.status, sample_source=sample["source"], sample_rows=sample["rows"],
+        sample_sha256=row.sample_sha256, models=list(dict.fromkeys(t.model for t in trial_rows)),
+        trials_ok=sum(t.status == "ok" for t in trial_rows), trials_total=len(trial_rows),
+        best_accuracy=best.accuracy if best else None, best_model=best.model if best else None,
+    )
+
+
+def _progress_of(row, state, total: int, finished: int, position: int | None) -> JobProgress:
+    elapsed = ((row.finished_at or now()) - row.started_at) if row.started_at else 0.0
+    return JobProgress(
+        run_id=row.id, status=row.status, queue_position=position, cancel_requested=bool(row.cancel_requested),
+        trial_index=state.trial_position if state else None, trial_count=total, trials_finished=finished,
+        trial_name=state.trial_name if state else None, step=state.step if state else None,
+        rows_done=(state.rows_done or 0.0) if state else 0.0, rows_total=(state.rows_total or 0) if state else 0,
+        elapsed_s=max(elapsed, 0.0), eta_s=estimate_eta_s(state), updated_at=state.updated_at if state else None,
+    )
+
+
+def estimate_eta_s(state) -> float | None:
+    """Seconds left in the current pass over the rows, at the rate seen so far in it."""
+    if state is None or state.step != "predicting" or not state.rows_done or not state.rows_total:
+        return None
+    rate = state.rows_done / max(state.updated_at - state.step_started_at, 1e-3)
+    left_at_update = (state.rows_total - state.rows_done) / rate
+    return max(left_at_update - (now() - state.updated_at), 0.0)
+
+
+def job_devices(plan: list[dict]) -> set[str]:
+    """The devices a job's models run on ('cuda' means 'cuda:0'); the CPU for a job of baselines only.
+
+    Baselines (no model) take milliseconds on the CPU, so they hold no device.
+    """
+    devices = {("cuda:0" if s.get("device") == "cuda" else s.get("device") or "cpu") for s in plan if s.get("model")}
+    return devices or {"cpu"}
+
+
+def create_engine(url: str) -> sa.Engine:
+    """An engine for `url`; SQLite files get WAL mode, a busy timeout and foreign keys."""
+    if not url.startswith("sqlite"):
+        return sa.create_engine(url, pool_pre_ping=True)
+    path = url.split("///", 1)[-1]
+    if path and path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False})
+    sa.event.listen(engine, "connect", _configure_sqlite)
+    return engine
+
+
+def _configure_sqlite(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable against process death, not power loss
+    cursor.close()
+
+
+def migrate(engine: sa.Engine) -> int:
+    """Bring the schema to SCHEMA_VERSION; returns the version found. Safe to race from many processes."""
+    with engine.begin() as db:
+        _lock_for_migration(db)
+        schema_version.create(db, checkfirst=True)
+        found = db.execute(sa.select(sa.func.max(schema_version.c.version))).scalar() or 0
+        if found > SCHEMA_VERSION:
+            raise StoreError(
+                f"The results database has schema version {found}, newer than this program knows ({SCHEMA_VERSION}).",
+                hint=f"Upgrade the dashboard, or point {DATABASE_URL} at another database.",
+            )
+        _upgrade(db, found)
+    return found
+
+
+def _upgrade(db: sa.Connection, found: int) -> None:
+    if found == 0:  # a new database: today's tables at once
+        metadata.create_all(db)
+        db.execute(schema_version.insert().values(version=SCHEMA_VERSION, applied_at=now()))
+        return
+    for version in range(found + 1, SCHEMA_VERSION + 1):
+        MIGRATIONS[version](db)
+        db.execute(schema_version.insert().values(version=version, applied_at=now()))
+
+
+def _lock_for_migration(db: sa.Connection) -> None:
+    """Hold the database's write lock for the whole migration, so two processes cannot both migrate."""
+    if db.dialect.name == "sqlite":
+        db.exec_driver_sql("BEGIN IMMEDIATE")
+    elif db.dialect.name == "postgresql":
+        db.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_ID})
+
+
+def this_host() -> str:
+    return socket.gethostname()

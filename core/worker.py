@@ -1,0 +1,463 @@
+"""The background worker: runs queued jobs, each trial in its own child process.
+
+A model that crashes, runs out of memory or hangs takes down only its own child; the
+worker writes an error row and goes on. Progress reaches the store every half second
+while a trial runs; each ended trial is committed at once, so a killed worker loses
+nothing that ended, and its children end with it. One worker per machine (per data
+directory) holds a file lock, which the OS releases even on SIGKILL: that is how the
+dashboard knows whether one is alive (`worker_alive`, `ensure_worker`).
+
+Jobs run in threads of the worker, at most one per GPU and `cpu_jobs` on the CPU; SIGTERM
+or Ctrl-C stops the running trials and marks them interrupted, to be resumed later.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import importlib
+import logging
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from multiprocessing.connection import wait
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from core.dataset import LabeledSample
+from core.errors import AppError
+from core.results import TrialResult, trial_from_dict, trial_to_dict
+from core.runner import TrialSpec, assemble_run, new_result, run_trial
+from core.settings import DATA_DIR, TRIAL_TIMEOUT_S, Settings, get_settings
+from core.store import CANCELLED, DONE, FAILED, INTERRUPTED, RunOptions, Store, job_devices, this_host
+
+log = logging.getLogger(__name__)
+PROGRESS_INTERVAL_S = 0.5
+KILL_GRACE_S = 2.0
+LOCK_WAIT_S = 2.0
+ROOT = Path(__file__).resolve().parent.parent
+INTERRUPTED_SENTENCE = "The worker stopped while this trial was running; resume the run to run it again."
+
+
+# -- submitting, and the machine's worker ---------------------------------------------------
+
+
+def submit(store: Store, sample: LabeledSample, specs: list[TrialSpec], *, started_by: str | None = None,
+           shared: bool = False, command: str | None = None, price_per_hour: dict[str, float] | None = None) -> str:
+    """Queue a job for the worker; returns the run id at once."""
+    options = RunOptions(price_per_hour=dict(price_per_hour or {}))
+    return store.create_run(sample, [asdict(s) for s in specs], started_by=started_by, shared=shared, command=command,
+                            options=options)
+
+
+def lock_path(settings: Settings) -> Path:
+    return settings.data_dir / "worker.lock"
+
+
+def worker_alive(settings: Settings | None = None) -> bool:
+    """Whether a worker holds this machine's worker lock right now."""
+    path = lock_path(settings or get_settings())
+    if not path.exists():
+        return False
+    with path.open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return False
+
+
+def worker_pid(settings: Settings | None = None) -> int | None:
+    """The process id of the live worker, or None when none is alive."""
+    settings = settings or get_settings()
+    if not worker_alive(settings):
+        return None
+    text = lock_path(settings).read_text().strip()
+    return int(text) if text.isdigit() else None
+
+
+def ensure_worker(settings: Settings | None = None) -> bool:
+    """Start a background worker unless one is alive; True if this call started one.
+
+    The lock is taken here and handed to the new process, so two sessions calling this at
+    the same moment start one worker, and a second call during its start-up starts none.
+    """
+    settings = settings or get_settings()
+    if worker_alive(settings):
+        return False
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    handle = lock_path(settings).open("a")
+    if not _try_lock(handle, wait_s=0.2):  # a moment, in case another caller's probe holds it
+        handle.close()
+        return False
+    with handle, (settings.data_dir / "worker.log").open("a") as log_file:
+        subprocess.Popen(
+            [sys.executable, "-m", "core", "worker", "--lock-fd", str(handle.fileno())], cwd=ROOT,
+            stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            pass_fds=[handle.fileno()], env=_worker_env(settings),
+        )
+    return True
+
+
+def _worker_env(settings: Settings) -> dict[str, str]:
+    """Our environment, with the data directory made absolute: the worker runs from the project root."""
+    return {**os.environ, DATA_DIR: str(settings.data_dir.resolve())}
+
+
+def hold_worker_lock(settings: Settings, *, inherited_fd: int | None = None):
+    """Take (or keep, when handed over by `ensure_worker`) this machine's worker lock; write our pid in it."""
+    handle = os.fdopen(inherited_fd, "a") if inherited_fd is not None else lock_path(settings).open("a")
+    os.set_inheritable(handle.fileno(), False)
+    if not _try_lock(handle, wait_s=LOCK_WAIT_S):  # a `worker_alive` probe may hold it for a moment
+        handle.close()
+        raise AppError("Another worker is already running on this machine.", hint="One is enough.")
+    handle.truncate(0)
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    return handle
+
+
+def _try_lock(handle, *, wait_s: float) -> bool:
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.02)
+
+
+# -- one trial in a child process ---------------------------------------------------------
+
+
+def _exit_with_worker(connection) -> None:
+    """End this child as soon as the worker is gone, even if the worker died by SIGKILL.
+
+    The worker never writes to the pipe, so a read returns only when the worker's end closes.
+    (The fork server cannot do this for us: every child holds the descriptor that would
+    tell it the worker died, so it waits for its children.)
+    """
+
+    def watch() -> None:
+        try:
+            connection.recv_bytes()
+        except (EOFError, OSError):
+            pass
+        os._exit(1)
+
+    threading.Thread(target=watch, name="worker-lifeline", daemon=True).start()
+
+
+def _die_with_parent() -> None:
+    """Linux: have the kernel kill this child if the fork server that forked it dies."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _child_main(connection, spec: dict, sample: LabeledSample, plugins: tuple[str, ...]) -> None:
+    _die_with_parent()
+    _exit_with_worker(connection)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the worker, which stops its trials
+    for plugin in plugins:
+        importlib.import_module(plugin)
+
+    def report(step: str, rows_done: float = 0, rows_total: int = 0) -> None:
+        connection.send(("progress", {"step": step, "rows_done": rows_done, "rows_total": rows_total}))
+
+    result = run_trial(TrialSpec(**spec), sample, settings=get_settings(), progress=report)
+    connection.send(("result", trial_to_dict(result)))
+
+
+def trial_context(plugins: tuple[str, ...]):
+    """Children forked from a server that imported the engine once: a fresh process per
+    trial without paying for importing torch and transformers each time."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["core.runner", *plugins])
+    return context
+
+
+@dataclass(frozen=True)
+class TrialState:
+    """What the child last said: its step and how many rows of the full pass are done."""
+
+    step: str = "starting"
+    rows_done: float = 0.0
+    rows_total: int = 0
+    step_started_at: float = 0.0  # epoch seconds
+
+
+@dataclass(frozen=True)
+class TrialOutcome:
+    """How a trial ended: `status` is the trial's stored status, `result` its row."""
+
+    status: str  # "ok" | "error" | CANCELLED | INTERRUPTED
+    result: TrialResult
+
+
+class TrialProcess:
+    """One trial in a child process, watched for progress, stop requests, timeout and crashes.
+
+    `on_progress(state)` is called every PROGRESS_INTERVAL_S; `should_stop()` returns None, or
+    CANCELLED / INTERRUPTED to stop the child.
+    """
+
+    def __init__(self, spec: dict, sample: LabeledSample, settings: Settings, *,
+                 on_progress: Callable[[TrialState], None], should_stop: Callable[[], str | None]) -> None:
+        self.spec, self.settings = spec, settings
+        self.on_progress, self.should_stop = on_progress, should_stop
+        context = trial_context(settings.plugins)
+        self.connection, self.child_end = context.Pipe(duplex=True)  # duplex: the child also sees us go
+        self.process = context.Process(
+            target=_child_main, args=(self.child_end, spec, sample, settings.plugins), daemon=True, name="trial",
+        )
+        self.state = TrialState(step_started_at=time.time())
+        self.pipe_open = True
+
+    def run(self) -> TrialOutcome:
+        self.on_progress(self.state)  # before the start, which waits for the fork server the first time
+        self.process.start()
+        self.child_end.close()  # the child has its copy; ours would hide the child's end of the pipe
+        try:
+            return self._watch(time.monotonic() + self.settings.trial_timeout_s)
+        finally:
+            self._stop()
+
+    def _watch(self, deadline: float) -> TrialOutcome:
+        while True:
+            self.on_progress(self.state)
+            result = self._receive_until(time.monotonic() + PROGRESS_INTERVAL_S)
+            if result is not None:
+                return TrialOutcome(result.status, result)
+            if not self.pipe_open:
+                return self._failure("error", self._exit_sentence())
+            stop = self.should_stop()
+            if stop:
+                return self._failure(stop, _stop_sentence(stop))
+            if time.monotonic() >= deadline:
+                return self._failure("error", f"The trial took longer than {self.settings.trial_timeout_s:g} s "
+                                              f"and was stopped (setting {TRIAL_TIMEOUT_S}).")
+
+    def _receive_until(self, until: float) -> TrialResult | None:
+        """Take the child's messages until `until`; the result if it came. A closed pipe ends it early."""
+        while self.pipe_open and (left := until - time.monotonic()) > 0:
+            if not wait([self.connection], timeout=left):
+                return None
+            try:
+                kind, payload = self.connection.recv()
+            except (EOFError, OSError):
+                self.pipe_open = False  # the child is gone
+                return None
+            if kind == "result":
+                return trial_from_dict(payload)
+            self._update(payload)
+        return None
+
+    def _update(self, payload: dict) -> None:
+        started = self.state.step_started_at if payload["step"] == self.state.step else time.time()
+        self.state = TrialState(payload["step"], float(payload["rows_done"]), int(payload["rows_total"]), started)
+
+    def _exit_sentence(self) -> str:
+        self.process.join(KILL_GRACE_S)
+        code = self.process.exitcode
+        if code is not None and code < 0:
+            name = signal.Signals(-code).name
+            cause = " (the system may have run out of memory)" if -code == signal.SIGKILL else ""
+            return f"The process running this trial was killed by {name}{cause}."
+        return f"The process running this trial exited unexpectedly with code {code}."
+
+    def _failure(self, status: str, sentence: str) -> TrialOutcome:
+        return TrialOutcome(status, new_result(TrialSpec(**self.spec), self.settings, error=sentence))
+
+    def _stop(self) -> None:
+        if self.process.is_alive():
+            self.process.terminate()
+            self.process.join(KILL_GRACE_S)
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join(KILL_GRACE_S)
+        self.connection.close()
+
+
+def _stop_sentence(status: str) -> str:
+    if status == CANCELLED:
+        return "Cancelled while running; finished trials are kept."
+    return INTERRUPTED_SENTENCE
+
+
+# -- one job: its pending trials in order ---------------------------------------------------
+
+
+class Job:
+    """A claimed run: runs its pending trials one after another, writing progress and results."""
+
+    def __init__(self, store: Store, run_id: str, settings: Settings, stopping: threading.Event | None = None) -> None:
+        self.store, self.run_id, self.settings = store, run_id, settings
+        self.stopping = stopping or threading.Event()
+
+    def run(self) -> str:
+        """Run the pending trials; returns the job's final status."""
+        sample = self.store.load_sample(self.run_id)
+        for position, spec in self.store.pending_trials(self.run_id):
+            if self.stop_reason():
+                break
+            outcome = self.run_trial(position, spec, sample)
+            self.store.save_trial(self.run_id, position, outcome.result, status=outcome.status)
+            if outcome.status in (CANCELLED, INTERRUPTED):
+                break
+        return self.finish(sample)
+
+    def run_trial(self, position: int, spec: dict, sample: LabeledSample) -> TrialOutcome:
+        self.store.start_trial(self.run_id, position)
+        name = spec.get("model") or spec["kind"]
+        started_at = time.time()
+
+        def on_progress(state: TrialState) -> None:
+            self.write_progress(trial_position=position, trial_name=name, trial_started_at=started_at,
+                                step=state.step, rows_done=state.rows_done, rows_total=state.rows_total,
+                                step_started_at=state.step_started_at)
+
+        outcome = TrialProcess(spec, sample, self.settings, on_progress=on_progress, should_stop=self.stop_reason).run()
+        stop = self.stop_reason()
+        if outcome.status == "error" and stop:  # killed on the way down (a service stop signals everyone)
+            outcome = TrialOutcome(stop, new_result(TrialSpec(**spec), self.settings, error=_stop_sentence(stop)))
+        return outcome
+
+    def stop_reason(self) -> str | None:
+        if self.store.cancel_requested(self.run_id):
+            return CANCELLED
+        return INTERRUPTED if self.stopping.is_set() else None
+
+    def write_progress(self, **values) -> None:
+        try:
+            self.store.write_progress(self.run_id, **values)
+        except sa.exc.OperationalError as error:  # a busy database must not stop the trial
+            log.warning("could not write progress of %s: %s", self.run_id, error)
+
+    def finish(self, sample: LabeledSample) -> str:
+        stop = self.stop_reason()
+        if stop == CANCELLED:
+            for position, spec in self.store.pending_trials(self.run_id):
+                row = new_result(TrialSpec(**spec), self.settings, error="Cancelled before it started.")
+                self.store.save_trial(self.run_id, position, row, status=CANCELLED)
+        run = self.store.load_run(self.run_id)
+        finished = assemble_run(sample, run.results, command=run.command)
+        status = stop or (DONE if finished.succeeded else FAILED)
+        self.store.finish_run(self.run_id, finished, status=status)
+        return status
+
+
+def run_job(store: Store, run_id: str, settings: Settings, stopping: threading.Event | None = None) -> str:
+    """Run a claimed job's pending trials in order; returns the job's final status."""
+    return Job(store, run_id, settings, stopping).run()
+
+
+# -- the worker loop ------------------------------------------------------------------------
+
+
+def startable_jobs(queued: list[tuple[str, set[str]]], busy: list[set[str]], *, cpu_jobs: int) -> list[str]:
+    """Which queued jobs (oldest first) can start: one job per GPU, up to `cpu_jobs` on the CPU.
+
+    A job holds every device its plan uses. Later jobs may start ahead of a waiting one when
+    their devices are free.
+    """
+    taken = [device for devices in busy for device in devices]
+    started = []
+    for run_id, devices in queued:
+        cpu_free = "cpu" not in devices or taken.count("cpu") < cpu_jobs
+        if cpu_free and not any(d in taken for d in devices if d != "cpu"):
+            started.append(run_id)
+            taken += devices
+    return started
+
+
+class Worker:
+    """Runs jobs in threads (each trial in a child process) until stopped."""
+
+    def __init__(self, store: Store, settings: Settings | None = None) -> None:
+        self.store = store
+        self.settings = settings or get_settings()
+        self.host = this_host()
+        self.busy: dict[str, set[str]] = {}
+        self.threads: dict[str, threading.Thread] = {}
+        self.stopping = threading.Event()
+
+    def recover(self) -> list[str]:
+        """After a worker on this machine died: its running trials and runs become interrupted."""
+        found = self.store.running_trials(host=self.host)
+        for run_id, running in found.items():
+            for position, spec in running:
+                row = new_result(TrialSpec(**spec), self.settings, error=INTERRUPTED_SENTENCE)
+                self.store.save_trial(run_id, position, row, status=INTERRUPTED)
+            self.store.set_run_status(run_id, INTERRUPTED)
+            self.store.clear_progress(run_id)
+            log.warning("run %s was interrupted by a worker that stopped; resume it to finish", run_id)
+        return list(found)
+
+    def schedule(self) -> list[str]:
+        """Start every queued job whose devices are free; returns the run ids started."""
+        queued = [(run_id, job_devices(plan)) for run_id, plan in self.store.queued_runs()]
+        devices = dict(queued)
+        started = []
+        for run_id in startable_jobs(queued, list(self.busy.values()), cpu_jobs=self.settings.cpu_jobs):
+            if not self.store.claim(run_id, host=self.host):
+                continue  # cancelled, or taken by a worker on another machine sharing the database
+            self.busy[run_id] = devices[run_id]
+            self.threads[run_id] = threading.Thread(target=self._run_job, args=(run_id,), name=f"job-{run_id[:8]}")
+            self.threads[run_id].start()
+            started.append(run_id)
+        return started
+
+    def _run_job(self, run_id: str) -> None:
+        try:
+            status = run_job(self.store, run_id, self.settings, self.stopping)
+            log.info("run %s ended: %s", run_id, status)
+        except Exception:  # noqa: BLE001 - a broken job must not stop the worker
+            log.exception("job %s failed", run_id)
+            self.store.set_run_status(run_id, FAILED)
+
+    def reap(self) -> None:
+        for run_id, thread in list(self.threads.items()):
+            if not thread.is_alive():
+                del self.threads[run_id], self.busy[run_id]
+
+    def serve(self, *, until_idle: bool = False) -> None:
+        """Poll for jobs until stopped (or, with `until_idle`, until nothing is queued or running)."""
+        self.recover()
+        while not self.stopping.is_set():
+            self.reap()
+            self.schedule()
+            if until_idle and not self.threads and not self.store.queued_runs():
+                return
+            self.stopping.wait(self.settings.worker_poll_s)
+        for thread in self.threads.values():  # jobs stop their trials and mark them interrupted
+            thread.join()
+
+
+def serve(settings: Settings | None = None, *, until_idle: bool = False, inherited_lock_fd: int | None = None) -> int:
+    """`python -m core worker`: hold this machine's worker lock and run jobs until stopped."""
+    settings = settings or get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    lock = hold_worker_lock(settings, inherited_fd=inherited_lock_fd)
+    worker = Worker(Store(settings=settings), settings)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: worker.stopping.set())
+    log.info("worker %s started on %s with data in %s", os.getpid(), worker.host, settings.data_dir)
+    try:
+        worker.serve(until_idle=until_idle)
+    finally:
+        lock.close()
+    log.info("worker %s stopped", os.getpid())
+    return 0

@@ -1,0 +1,385 @@
+"""The results store and the background worker: progress, cancel, SIGKILL and resume, faults."""
+
+import getpass
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from core import store as store_module
+from core.__main__ import main as cli
+from core.dataset import load_csv
+from core.errors import InputError
+from core.results import run_to_dict, validate
+from core.runner import TrialSpec, plan, run_plan
+from core.settings import get_settings
+from core.store import RunOptions, Store, StoreError
+from core.worker import ensure_worker, startable_jobs, submit, worker_alive, worker_pid
+
+ROOT = Path(__file__).resolve().parent.parent
+WAIT_S = 180  # generous: the machine is shared and a worker imports torch before it starts
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    values = {
+        "MSD_DATA_DIR": str(tmp_path / "data"), "MSD_PLUGINS": "tests.fault_kinds", "MSD_LATENCY_ROWS": "4",
+        "MSD_BOOTSTRAP_RESAMPLES": "100", "MSD_WORKER_POLL_S": "0.1", "MSD_TEST_ROW_SLEEP_S": "0.02",
+    }
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    return values
+
+
+@pytest.fixture
+def store(env):
+    return Store(settings=get_settings())
+
+
+class WorkerProcess:
+    """`python -m core worker` as its own process, as a team would run it."""
+
+    def __init__(self, log_path: Path) -> None:
+        self.log_path = log_path
+        self.process = None
+
+    def start(self) -> "WorkerProcess":
+        with self.log_path.open("a") as log:
+            self.process = subprocess.Popen([sys.executable, "-m", "core", "worker"], cwd=ROOT, stdout=log,
+                                            stderr=subprocess.STDOUT, start_new_session=True)
+        return self
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(10)
+
+
+@contextmanager
+def worker_running(log_path: Path):
+    started = WorkerProcess(log_path).start()
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
+def wait_for(condition, timeout_s=WAIT_S, interval_s=0.1):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval_s)
+    raise AssertionError(f"condition not met within {timeout_s} s")
+
+
+def rows_sample(count: int):
+    """A two-label sample of `count` rows, for jobs whose length is set by the row count."""
+    return load_csv(("text,label\n" + "".join(f"row {i},{'ab'[i % 2]}\n" for i in range(count))).encode())
+
+
+def sleep_spec() -> TrialSpec:
+    return TrialSpec(kind="test-sleep", dtype="n/a", batch_size=8)
+
+
+def trial_rows(run_id: str) -> list[tuple]:
+    with sqlite3.connect(get_settings().data_dir / "runs.sqlite") as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        return db.execute("SELECT status, result_json, finished_at FROM trials WHERE run_id=? ORDER BY position",
+                          (run_id,)).fetchall()
+
+
+def test_job_progress_rises_and_results_equal_an_in_process_run(store, tmp_path, monkeypatch, synthetic_csv,
+                                                                trained_classifier):
+    monkeypatch.setenv("MSD_TEST_ROW_SLEEP_S", "0.05")  # 90 rows: a 4.5 s pass over the rows to watch
+    sample = load_csv(synthetic_csv)
+    specs = [sleep_spec()] + plan([str(trained_classifier)], batch_size=8)
+    run_id = submit(store, sample, specs, started_by="alice", price_per_hour={"cpu": 0.36})
+    assert store.job_progress(run_id).queue_position == 1
+    with worker_running(tmp_path / "worker.log"):
+        seen = watch_first_trial(store, run_id)
+        wait_for(lambda: not store.job_progress(run_id).active)
+    rows = [p.rows_done for p in seen]
+    assert len(set(rows)) >= 3 and rows == sorted(rows), f"progress did not rise: {rows}"
+    assert {(p.trial_name, p.rows_total, p.trial_index) for p in seen} == {("test-sleep", len(sample), 0)}
+    assert all(p.eta_s is not None and p.eta_s >= 0 for p in seen if p.rows_done)
+    assert seen[-1].elapsed_s > seen[0].elapsed_s
+    finished = store.job_progress(run_id)
+    assert (finished.status, finished.trials_finished, finished.trial_count) == ("done", len(specs), len(specs))
+    assert finished.eta_s is None and finished.queue_position is None
+
+    stored = run_to_dict(store.load_run(run_id))
+    local = run_to_dict(run_plan(specs[1:], sample))
+    validate({**stored, "results": stored["results"][1:]})  # the schema knows only the real kinds
+    assert len(stored["results"]) == len(local["results"]) + 1
+    for ours, theirs in zip(stored["results"][1:], local["results"]):
+        assert (ours["model"], ours["kind"], ours["status"]) == (theirs["model"], theirs["kind"], theirs["status"])
+        assert ours["predictions"] == theirs["predictions"]
+        assert ours["metrics"] == theirs["metrics"]
+    assert store.run_options(run_id).price_per_hour == {"cpu": 0.36}
+    summary = store.list_runs(visible_to="alice")[0]
+    assert (summary.id, summary.started_by, summary.trials_ok, summary.sample_rows) == (run_id, "alice", len(specs), len(sample))
+    best = max((t for t in local["results"] if t["metrics"]), key=lambda t: t["metrics"]["accuracy"])
+    assert (summary.best_accuracy, summary.best_model) == (best["metrics"]["accuracy"], best["model"])
+
+
+def watch_first_trial(store: Store, run_id: str) -> list:
+    """Every distinct progress snapshot seen while the first trial passes over its rows."""
+    seen = []
+
+    def first_trial_over() -> bool:
+        state = store.job_progress(run_id)
+        if state.step == "predicting" and state.trial_index == 0 and (not seen or state.updated_at != seen[-1].updated_at):
+            seen.append(state)
+        return not state.active or (state.trial_index or 0) > 0
+
+    wait_for(first_trial_over, interval_s=0.05)
+    return seen
+
+
+def test_evaluate_store_reads_back_as_the_same_json(env, tmp_path, synthetic_csv, capsys):
+    out = tmp_path / "results.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "core", "evaluate", "--data", str(synthetic_csv), "--out", str(out), "--store", "--quiet"],
+        cwd=ROOT, capture_output=True, text=True, env=os.environ, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    run_id = [line for line in done.stdout.splitlines() if line.startswith("stored as run ")][0].split()[-1]
+    written = json.loads(out.read_text())
+    read_back = run_to_dict(Store().load_run(run_id))
+    validate(read_back)
+    assert read_back == written
+    assert Store().load_sample(run_id) == load_csv(synthetic_csv)
+
+    assert cli(["runs", "show", run_id]) == 0
+    shown = capsys.readouterr().out
+    assert run_id in shown and "baseline-tfidf" in shown and f"{written['results'][1]['metrics']['accuracy']:.3f}" in shown
+    assert cli(["runs", "export", run_id, "--out", str(tmp_path / "again.json")]) == 0
+    assert json.loads((tmp_path / "again.json").read_text()) == written
+
+
+def test_cancel_mid_trial_keeps_finished_trials(store, tmp_path):
+    run_id = submit(store, rows_sample(2000), [TrialSpec(kind="baseline-majority", dtype="n/a"), sleep_spec(), sleep_spec()])
+    with worker_running(tmp_path / "worker.log"):
+        at_cancel = wait_for(lambda: (p := store.job_progress(run_id)).trial_index == 1 and p.rows_done > 0 and p)
+        assert store.request_cancel(run_id)
+        wait_for(lambda: store.job_progress(run_id).status == "cancelled", timeout_s=30)  # the trial alone takes 40 s
+    run = store.load_run(run_id)
+    assert run.results[0].ok and run.results[0].metrics.accuracy == pytest.approx(0.5)
+    assert [r.status for r in run.results] == ["ok", "error", "error"]
+    assert "Cancelled while running" in run.results[1].error and "Cancelled before it started" in run.results[2].error
+    assert at_cancel.rows_total == 2000 and at_cancel.rows_done < 2000
+    assert [row[0] for row in trial_rows(run_id)] == ["ok", "cancelled", "cancelled"]
+    assert not store.request_cancel(run_id), "an ended job cannot be cancelled again"
+
+
+def test_sigkill_mid_trial_then_restart_and_resume(store, tmp_path, monkeypatch):
+    gate = tmp_path / "gate"
+    gate.touch()
+    monkeypatch.setenv("MSD_TEST_GATE", str(gate))  # the middle trial stops after one row until the gate goes
+    specs = [TrialSpec(kind="baseline-majority", dtype="n/a"), TrialSpec(kind="test-gate", dtype="n/a", batch_size=8),
+             TrialSpec(kind="baseline-tfidf", dtype="n/a")]
+    run_id = submit(store, rows_sample(60), specs)
+    first = WorkerProcess(tmp_path / "worker.log").start()
+    try:
+        wait_for(lambda: (p := store.job_progress(run_id)).trial_index == 1 and p.rows_done > 0)
+    finally:
+        os.kill(first.process.pid, signal.SIGKILL)
+        first.process.wait(30)
+    wait_for(lambda: not worker_alive(get_settings()) and not trial_processes_alive(), timeout_s=30)
+    before = trial_rows(run_id)
+    assert [row[0] for row in before] == ["ok", "running", "pending"]
+    assert json.loads(before[0][1])["status"] == "ok"
+
+    with worker_running(tmp_path / "worker2.log"):
+        wait_for(lambda: store.job_progress(run_id).status == "interrupted")
+        interrupted = store.load_run(run_id)
+        assert [r.status for r in interrupted.results] == ["ok", "error"]
+        assert "worker stopped while this trial was running" in interrupted.results[1].error
+        assert [row[0] for row in trial_rows(run_id)] == ["ok", "interrupted", "pending"]
+        gate.unlink()
+        assert store.resume(run_id) == 2
+        wait_for(lambda: store.job_progress(run_id).status == "done")
+        rerun_id = store.rerun(run_id)
+        assert store.run_options(rerun_id) == store.run_options(run_id) == RunOptions()
+        wait_for(lambda: store.job_progress(rerun_id).status == "done")
+    after = trial_rows(run_id)
+    assert after[0] == before[0], "the trial committed before the kill is untouched"
+    assert [row[0] for row in after] == ["ok", "ok", "ok"]
+    assert [r.status for r in store.load_run(rerun_id).results] == ["ok", "ok", "ok"]
+    assert store.load_sample(rerun_id) == store.load_sample(run_id) and store.load_plan(rerun_id) == store.load_plan(run_id)
+
+
+def trial_processes_alive() -> bool:
+    """Whether a fork server or trial child started for this test's data directory still runs."""
+    marker = f"MSD_DATA_DIR={os.environ['MSD_DATA_DIR']}".encode()
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and b"forkserver" in (proc / "cmdline").read_bytes() and marker in (proc / "environ").read_bytes():
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def test_ensure_worker_then_two_jobs_from_two_threads_complete_and_sigterm_interrupts(store, synthetic_csv, capsys):
+    sample = load_csv(synthetic_csv)
+    started = run_in_threads(lambda: ensure_worker(get_settings()), 2)
+    assert sorted(started) == [False, True], "two callers at once start exactly one worker"
+    try:
+        pid = wait_for(lambda: worker_pid(get_settings()))
+        assert not ensure_worker(get_settings())
+        run_ids = run_in_threads(lambda: submit(Store(), sample, [TrialSpec(kind="baseline-majority", dtype="n/a")]), 2)
+        assert len(set(run_ids)) == 2
+        wait_for(lambda: all(store.job_progress(r).status == "done" for r in run_ids))
+        assert all(store.load_run(r).results[0].ok for r in run_ids)
+
+        assert cli(["evaluate", "--data", str(synthetic_csv), "--submit", "--shared"]) == 0
+        printed = capsys.readouterr().out
+        assert "started a background worker" not in printed, "the live worker is used"
+        submitted = printed.split("queued as run ")[1].split()[0]
+        wait_for(lambda: store.job_progress(submitted).status == "done")
+        summary = store.run_summary(submitted)
+        assert (summary.shared, summary.started_by, summary.models) == (True, getpass.getuser(), ["baseline-majority", "baseline-tfidf"])
+
+        long_id = submit(store, rows_sample(2000), [sleep_spec()])
+        wait_for(lambda: store.job_progress(long_id).rows_done > 0)
+        os.kill(pid, signal.SIGTERM)
+        wait_for(lambda: not worker_alive(get_settings()), timeout_s=60)
+    finally:
+        if (alive := worker_pid(get_settings())) is not None:
+            os.kill(alive, signal.SIGKILL)
+    assert store.job_progress(long_id).status == "interrupted"
+    assert [row[0] for row in trial_rows(long_id)] == ["interrupted"]
+
+
+def run_in_threads(function, count: int) -> list:
+    results, barrier = [], threading.Barrier(count)
+
+    def call() -> None:
+        barrier.wait()
+        results.append(function())
+
+    threads = [threading.Thread(target=call) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    return results
+
+
+def test_raising_exiting_and_hanging_trials_become_error_rows(store, tmp_path, synthetic_csv, monkeypatch):
+    monkeypatch.setenv("MSD_TRIAL_TIMEOUT_S", "10")
+    specs = [TrialSpec(kind=f"test-{b}", dtype="n/a") for b in ("raise", "exit", "hang")]
+    specs.append(TrialSpec(kind="baseline-majority", dtype="n/a"))
+    run_id = submit(store, load_csv(synthetic_csv), specs)
+    with worker_running(tmp_path / "worker.log"):
+        wait_for(lambda: not store.job_progress(run_id).active)
+    results = store.load_run(run_id).results
+    assert results[0].error == "Unexpected error (RuntimeError): this trial raises on purpose"
+    assert results[1].error == "The process running this trial exited unexpectedly with code 3."
+    assert results[2].error == "The trial took longer than 10 s and was stopped (setting MSD_TRIAL_TIMEOUT_S)."
+    assert results[3].ok and [r.status for r in results] == ["error", "error", "error", "ok"]
+    assert store.job_progress(run_id).status == "done"
+    assert results[2].settings["batch_size"] == 32 and results[2].settings["latency_rows"] == 4
+
+
+def test_store_lists_filters_shares_and_deletes(store, synthetic_csv):
+    sample = load_csv(synthetic_csv)
+    specs = [asdict(TrialSpec(kind="baseline-majority", dtype="n/a"))]
+    mine = store.create_run(sample, specs, started_by="bob")
+    shared = store.create_run(sample, specs, started_by="carol", shared=True)
+    private = store.create_run(sample, specs, started_by="carol")
+    other = store.create_run(rows_sample(10), [asdict(TrialSpec(kind="baseline-tfidf", dtype="n/a"))], started_by="bob")
+    assert {s.id for s in store.list_runs(visible_to="bob")} == {mine, shared, other}
+    assert {s.id for s in store.list_runs(visible_to="carol")} == {shared, private}
+    assert {s.id for s in store.list_runs(model="baseline-tfidf")} == {other}
+    assert {s.id for s in store.list_runs(sample_sha256=sample.sha256)} == {mine, shared, private}
+    assert [s.id for s in store.list_runs(limit=2)] == [other, private], "newest first"
+    store.set_shared(private, True)
+    assert private in {s.id for s in store.list_runs(visible_to="bob")}
+    assert [store.queue_position(r) for r in (mine, shared, private, other)] == [1, 2, 3, 4]
+    summary = store.run_summary(mine)
+    assert (summary.sample_source, summary.sample_rows, summary.sample_sha256) == ("synthetic.csv", len(sample), sample.sha256)
+    assert (summary.models, summary.status, summary.best_accuracy) == (["baseline-majority"], "queued", None)
+
+    assert store.request_cancel(shared) and store.job_progress(shared).status == "cancelled"
+    assert store.queue_position(private) == 2
+    assert store.claim(private, host="here") and not store.claim(private, host="there")
+    with pytest.raises(InputError, match="running and cannot be deleted"):
+        store.delete_run(private)
+    with pytest.raises(InputError, match="only interrupted, cancelled or failed runs"):
+        store.resume(mine)
+    assert store.delete_run(mine) and not store.delete_run(mine)
+    with pytest.raises(InputError, match="no run"):
+        store.load_run(mine)
+    with sqlite3.connect(get_settings().data_dir / "runs.sqlite") as db:
+        for table in ("sample_rows", "trials"):
+            assert db.execute(f"SELECT count(*) FROM {table} WHERE run_id=?", (mine,)).fetchone() == (0,)
+        assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+def test_one_job_per_gpu_and_a_bounded_number_on_cpu():
+    queued = [("a", {"cuda:0"}), ("b", {"cuda:0", "cpu"}), ("c", {"cuda:1"}), ("d", {"cpu"}), ("e", {"cpu"})]
+    assert startable_jobs(queued, [], cpu_jobs=1) == ["a", "c", "d"]
+    assert startable_jobs(queued, [], cpu_jobs=2) == ["a", "c", "d", "e"]
+    assert startable_jobs(queued, [{"cuda:0"}, {"cpu"}], cpu_jobs=1) == ["c"]
+    assert startable_jobs(queued[1:], [], cpu_jobs=1) == ["b", "c"]
+
+
+def test_queue_position_counts_only_jobs_waiting_for_the_same_devices(store):
+    sample = rows_sample(4)
+    gpu = [asdict(spec) for spec in plan(["m"], kind="text-classification", devices=["cuda"])]  # + CPU baselines
+    cpu = [asdict(TrialSpec(kind="baseline-majority", dtype="n/a"))]
+    ids = [store.create_run(sample, p) for p in (gpu, cpu, gpu, cpu)]
+    assert [store.job_progress(r).queue_position for r in ids] == [1, 1, 2, 2]
+
+
+def test_schema_is_versioned_and_migrations_apply_once(env, tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'm.sqlite'}"
+    stores = run_in_threads(lambda: Store(url), 3)  # first opens race to create the schema
+    assert versions(stores[0]) == [1]
+
+    def add_column(db):
+        db.exec_driver_sql("ALTER TABLE runs ADD COLUMN note TEXT")
+
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", 2)
+    monkeypatch.setitem(store_module.MIGRATIONS, 2, add_column)
+    assert store_module.migrate(stores[0].engine) == 1
+    assert store_module.migrate(stores[0].engine) == 2, "a second open finds nothing to do"
+    assert versions(stores[0]) == [1, 2]
+    with stores[0].engine.connect() as db:
+        assert "note" in {c["name"] for c in sa.inspect(db).get_columns("runs")}
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", 1)
+    with pytest.raises(StoreError, match="schema version 2, newer than this program knows"):
+        Store(url)
+
+
+def versions(store: Store) -> list[int]:
+    with store.engine.connect() as db:
+        return db.execute(sa.text("SELECT version FROM schema_version ORDER BY version")).scalars().all()
+
+
+def test_schema_compiles_for_postgresql():
+    statements = []
+    engine = sa.create_mock_engine("postgresql://", lambda sql, *a, **k: statements.append(str(sql.compile(dialect=engine.dialect))))
+    store_module.metadata.create_all(engine, checkfirst=False)
+    ddl = "\n".join(statements)
+    assert "version INTEGER NOT NULL" in ddl and ddl.count("ON DELETE CASCADE") == 4
+    assert "CREATE TABLE runs" in ddl and "CREATE TABLE predictions" in ddl
