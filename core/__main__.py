@@ -14,6 +14,7 @@ COMMANDS = {
     "evaluate": "Evaluate models on a labeled CSV and write a results file.",
     "worker": "Run queued evaluation jobs in the background.",
     "runs": "List, show progress of, cancel, resume or delete stored runs.",
+    "report": "Write the comparison report of a run as HTML, PDF, CSV, JSON or Markdown.",
 }
 
 
