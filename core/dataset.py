@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import io
+import itertools
 import json
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +23,9 @@ TEXT_COLUMN_NAMES = ("text", "sentence", "sentence1", "premise", "question", "co
 PAIR_COLUMN_NAMES = ("text_pair", "sentence2", "hypothesis", "text2", "second_text")
 LABEL_COLUMN_NAMES = ("label", "labels", "category", "class", "target", "intent", "tag", "topic", "y")
 DELIMITERS = ",\t;|"
+#: How much of a file is looked at to detect its delimiter.
+SNIFF_CHARS = 64_000
+SNIFF_RECORDS = 200
 
 
 @dataclass(frozen=True)
@@ -95,6 +101,29 @@ def load_csv(
     return build_sample(frame, columns, label_sep=label_sep, encoding=encoding, warnings=warnings, name=name)
 
 
+@dataclass(frozen=True)
+class CsvPreview:
+    """The first rows of a file and the columns we would guess, before the user confirms them."""
+
+    columns: list[str]
+    head: pd.DataFrame
+    guessed: ColumnMapping | None
+    encoding: str
+    warnings: list[str]
+
+
+def preview_csv(raw: bytes, *, rows: int = 20, delimiter: str | None = None) -> CsvPreview:
+    """Read a file for its preview and column pickers; raises `InputError` like `load_csv`."""
+    text, encoding, warnings = decode_bytes(raw)
+    frame = read_frame(text, delimiter=delimiter)
+    columns = list(frame.columns)
+    try:
+        guessed = choose_columns(columns, text=None, pair=None, label=None)
+    except InputError:
+        guessed = None
+    return CsvPreview(columns, frame.head(rows), guessed, encoding, warnings)
+
+
 def _read_bytes(source: str | Path | bytes, source_name: str | None) -> tuple[bytes, str]:
     if isinstance(source, bytes):
         return source, source_name or "upload"
@@ -105,7 +134,16 @@ def _read_bytes(source: str | Path | bytes, source_name: str | None) -> tuple[by
 
 
 def decode_bytes(raw: bytes) -> tuple[str, str, list[str]]:
-    """UTF-8 (with or without BOM), else cp1252 with a warning saying so."""
+    """UTF-16 when it starts with its BOM (Excel's "Unicode text"), UTF-8 (with or without BOM),
+    else cp1252 with a warning saying so."""
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            return raw.decode("utf-16"), "utf-16", []
+        except UnicodeDecodeError as error:
+            raise InputError(
+                f"The file starts like UTF-16 text but is not valid UTF-16 (bad bytes at offset {error.start}).",
+                hint="Save it again as CSV UTF-8.",
+            ) from error
     try:
         return raw.decode("utf-8-sig"), "utf-8", []
     except UnicodeDecodeError as error:
@@ -119,7 +157,18 @@ def decode_bytes(raw: bytes) -> tuple[str, str, list[str]]:
 
 
 def detect_delimiter(text: str) -> str:
-    sample = text[:64_000]
+    """The candidate that splits the first records into one same number (above 1) of fields.
+
+    Parsed with quoting, so delimiters inside quoted cells do not count; when no candidate is
+    consistent (a ragged file), the Sniffer and then the header line decide.
+    """
+    sample = text[:SNIFF_CHARS]
+    if line_terminator(text):
+        sample = sample.replace("\r", " ")  # csv.reader would end a record there; the file does not
+    widths = {d: consistent_width(sample, d, cut=len(text) > SNIFF_CHARS) for d in DELIMITERS}
+    best = max(DELIMITERS, key=lambda d: widths[d])  # ties go to the earlier, more common one
+    if widths[best] > 1:
+        return best
     try:
         return csv.Sniffer().sniff(sample, delimiters=DELIMITERS).delimiter
     except csv.Error:
@@ -129,21 +178,53 @@ def detect_delimiter(text: str) -> str:
         return best if counts[best] else ","
 
 
+def line_terminator(text: str) -> str | None:
+    """LF when the header line ends with LF alone: then a bare CR is part of a cell, as pandas and
+    the csv module write it (unquoted). None lets the parser end lines at CR, LF or CRLF."""
+    end = re.search(r"\r\n|\n|\r", text)
+    return "\n" if end and end.group() == "\n" else None
+
+
+def consistent_width(sample: str, delimiter: str, *, cut: bool) -> int:
+    """Fields per record when the first records all have the same number of them, else 0."""
+    try:
+        records = [r for r in itertools.islice(csv.reader(io.StringIO(sample, newline=""), delimiter=delimiter), SNIFF_RECORDS) if r]
+    except csv.Error:
+        return 0
+    if cut and len(records) > 1:
+        records = records[:-1]  # the sample may end inside the last record
+    widths = {len(r) for r in records}
+    return widths.pop() if len(widths) == 1 else 0
+
+
 def read_frame(text: str, *, delimiter: str | None = None) -> pd.DataFrame:
     if not text.strip():
         raise InputError("The file is empty.", hint="Upload a CSV with a header row and at least one labeled row.")
     sep = delimiter or detect_delimiter(text)
     try:
         frame = pd.read_csv(
-            io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, na_filter=False, skip_blank_lines=True
+            io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, na_filter=False, skip_blank_lines=True,
+            lineterminator=line_terminator(text),
         )
+    except pd.errors.EmptyDataError as error:
+        raise InputError("The file has no header row.", hint="Upload a CSV whose first row names the columns.") from error
     except (pd.errors.ParserError, csv.Error) as error:
         raise InputError(
             f"The file could not be read as delimited text with delimiter {sep!r}: {error}",
             hint="Check quoting in the row named above, or give the delimiter explicitly.",
         ) from error
     frame.columns = [str(c).strip() for c in frame.columns]
+    check_unique_columns(list(frame.columns))
     return frame
+
+
+def check_unique_columns(columns: list[str]) -> None:
+    repeated = sorted({c for c in columns if columns.count(c) > 1})
+    if repeated:
+        raise InputError(
+            f"The header names the column {repeated[0]!r} more than once (columns are: {', '.join(columns)}).",
+            hint="Give every column its own name in the first row.",
+        )
 
 
 def choose_columns(available: list[str], *, text: str | None, pair: str | None, label: str | None) -> ColumnMapping:

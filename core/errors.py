@@ -7,6 +7,7 @@ they happen, with the original kept as `__cause__` for the server log.
 
 from __future__ import annotations
 
+import logging
 import re
 
 
@@ -63,18 +64,85 @@ class GatedRepoError(HubError):
     """The repository is gated and no token with access is configured."""
 
 
-_TOKEN_PATTERN = re.compile(r"hf_[A-Za-z0-9]{6,}")
+class DownloadTooLargeError(ModelLoadError):
+    """A model was refused before downloading: over the download budget or the free disk."""
+
+
+#: Hugging Face tokens (user access tokens and the organization `api_org_` kind).
+_TOKEN_PATTERN = re.compile(r"\b(hf|api_org)_[A-Za-z0-9]{6,}")
+#: `user:secret@` in a URL.
+_URL_CREDENTIALS = re.compile(r"(?<=://)[^/\s:@]+:[^/\s@]+@")
+#: `token=...`, `access_token: ...`, `Authorization: Bearer ...` in URLs, headers and exception text.
+_SECRET_FIELD = re.compile(
+    r"(?i)\b((?:hf_|hugging_face_hub_|access_|auth_|api_)?token|api_key|apikey|password|secret|authorization)"
+    r"(\s*[=:]\s*|\"\s*:\s*\"|'\s*:\s*')(bearer\s+|basic\s+)?[^\s&'\",;)}]+"
+)
+_BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}")
+#: Environment variables huggingface_hub takes a token from.
+TOKEN_VARIABLES = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
+#: Configured tokens shorter than this are not searched for (they would match ordinary text).
+MIN_TOKEN_CHARS = 8
 
 
 def redact(text: str) -> str:
-    """Remove anything that looks like a Hugging Face token, and the configured one."""
-    import os
-
-    text = _TOKEN_PATTERN.sub("hf_***", str(text))
-    token = os.environ.get("HF_TOKEN", "").strip()
-    if token:
+    """Remove every configured token, anything that looks like a Hugging Face token, and
+    credentials in URLs (`user:secret@host`, `?token=...`) and headers (`Authorization: Bearer ...`)."""
+    text = str(text)
+    for token in configured_tokens():
         text = text.replace(token, "***")
-    return text
+    text = _TOKEN_PATTERN.sub(lambda m: f"{m.group(1)}_***", text)
+    text = _URL_CREDENTIALS.sub("***@", text)
+    text = _SECRET_FIELD.sub(lambda m: f"{m.group(1)}{m.group(2)}{m.group(3) or ''}***", text)
+    return _BEARER.sub(lambda m: f"{m.group(1)} ***", text)
+
+
+def configured_tokens() -> list[str]:
+    """The tokens huggingface_hub would send: from the environment and from the token file of `hf auth login`."""
+    import os
+    from pathlib import Path
+
+    tokens = [os.environ.get(name, "").strip() for name in TOKEN_VARIABLES]
+    home = os.environ.get("HF_HOME") or str(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "huggingface")
+    token_file = Path(os.environ.get("HF_TOKEN_PATH") or Path(home) / "token").expanduser()
+    try:
+        tokens.append(token_file.read_text(encoding="utf-8").strip() if token_file.is_file() else "")
+    except (OSError, UnicodeDecodeError):
+        pass
+    return sorted({t for t in tokens if len(t) >= MIN_TOKEN_CHARS}, key=len, reverse=True)
+
+
+def redact_record(record: logging.LogRecord) -> logging.LogRecord:
+    """A log record with its message, traceback and stack redacted (formatted here, once)."""
+    try:
+        message = record.getMessage()
+    except Exception:  # noqa: BLE001 - a malformed record is logged as it is, redacted
+        message = f"{record.msg} {record.args}"
+    record.msg, record.args = redact(message), None
+    if record.exc_info and not record.exc_text:
+        record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+    if record.stack_info:
+        record.stack_info = redact(record.stack_info)
+    return record
+
+
+def install_log_redaction() -> None:
+    """Make every log record of this process redacted when it is created, whatever handler writes it.
+
+    Done once, when core.errors is first imported: the token must never reach a log, whichever
+    entry point (CLI, worker, dashboard) started the process and however it set up logging.
+    """
+    previous = logging.getLogRecordFactory()
+    if getattr(previous, "redacts", False):
+        return
+
+    def make_record(*args, **kwargs) -> logging.LogRecord:
+        return redact_record(previous(*args, **kwargs))
+
+    make_record.redacts = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(make_record)
+
+
+install_log_redaction()
 
 
 def explain_hub_error(error: BaseException, repo_id: str, *, revision: str | None = None) -> AppError:

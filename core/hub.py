@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import math
 import re
 import struct
 import threading
@@ -40,6 +41,7 @@ from core.errors import (
     HubUnreachableError,
     InputError,
     RateLimitedError,
+    RepoNotFoundError,
     explain_hub_error,
 )
 from core.settings import Settings, get_settings
@@ -769,8 +771,12 @@ class _CallState:
     """Per-call state read by the httpx hooks (only inside `call_hub`)."""
 
     deadline: float
+    #: The most one request may wait for an answer (or between two reads of a download).
+    request_timeout_s: float = math.inf
     #: (method, url) -> status of its last answer, None while none came (connection failed).
     answers: dict[tuple[str, str], int | None] = field(default_factory=dict)
+    #: (method, url) -> when it was last sent, to tell a timeout from a refused connection.
+    sent_at: dict[tuple[str, str], float] = field(default_factory=dict)
     repeats: int = 0
 
 
@@ -791,14 +797,20 @@ _HOOKS_LOCK = threading.Lock()
 _hooks_installed = False
 
 
-def call_hub(fn: Callable[[], T], *, settings: Settings, what: str) -> T:
-    """Run one Hub call within `hub_timeout_s`, retrying 429 answers within `hub_retry_budget_s`."""
+def call_hub(
+    fn: Callable[[], T], *, settings: Settings, what: str, revision: str | None = None, download: bool = False
+) -> T:
+    """Run one Hub call within `hub_timeout_s`, retrying 429 answers within `hub_retry_budget_s`.
+
+    A `download` (of weights: it may take long) has no deadline as a whole; each of its
+    requests still gets `hub_timeout_s` to answer and between two reads.
+    """
     check_online(settings)
     install_hooks()
     give_up_at = time.monotonic() + settings.hub_retry_budget_s
     for attempt in range(1, 1000):
         try:
-            return call_with_deadline(fn, settings=settings)
+            return call_with_deadline(fn, settings=settings, download=download)
         except _RateLimited as limited:
             wait_s = limited.retry_after_s if limited.retry_after_s is not None else min(2.0**attempt, 8.0)
             if time.monotonic() + wait_s > give_up_at:
@@ -807,7 +819,7 @@ def call_hub(fn: Callable[[], T], *, settings: Settings, what: str) -> T:
         except AppError:
             raise
         except Exception as error:  # noqa: BLE001 - every Hub failure becomes one sentence
-            explained = explain_error(error, what, settings)
+            explained = explain_error(error, what, settings, revision=revision)
             if explained is None:
                 raise
             raise explained from error
@@ -823,10 +835,11 @@ def check_online(settings: Settings) -> None:
         )
 
 
-def call_with_deadline(fn: Callable[[], T], *, settings: Settings) -> T:
+def call_with_deadline(fn: Callable[[], T], *, settings: Settings, download: bool = False) -> T:
     """Run `fn` in a daemon thread; past the timeout it is abandoned and the Hub reported unreachable."""
     timeout_s = settings.hub_timeout_s
-    state = _CallState(deadline=time.monotonic() + timeout_s)
+    deadline = math.inf if download else time.monotonic() + timeout_s
+    state = _CallState(deadline=deadline, request_timeout_s=timeout_s)
     outcome: dict[str, Any] = {}
 
     def run() -> None:
@@ -838,7 +851,7 @@ def call_with_deadline(fn: Callable[[], T], *, settings: Settings) -> T:
 
     worker = threading.Thread(target=run, name="msd-hub-call", daemon=True)
     worker.start()
-    worker.join(timeout_s)
+    worker.join(None if download else timeout_s)
     if worker.is_alive():
         raise unreachable_error(settings, f"no answer within {timeout_s:g} s")
     if "error" in outcome:
@@ -878,20 +891,23 @@ def _on_request(request) -> None:
         return
     key = (request.method, str(request.url))
     if key in state.answers:
-        check_repeat(state, state.answers[key])
+        check_repeat(state, state.answers[key], waited_s=time.monotonic() - state.sent_at[key])
     remaining_s = state.deadline - time.monotonic()
     if remaining_s <= 0:
         raise _GaveUp("no answer within the timeout")
-    state.answers[key] = None
+    state.answers[key], state.sent_at[key] = None, time.monotonic()
+    limit_s = min(remaining_s, state.request_timeout_s)
     asked = request.extensions.get("timeout") or {}
     request.extensions["timeout"] = {
-        name: min(remaining_s, asked[name]) if asked.get(name) is not None else remaining_s
+        name: min(limit_s, asked[name]) if asked.get(name) is not None else limit_s
         for name in ("connect", "read", "write", "pool")
     }
 
 
-def check_repeat(state: _CallState, status: int | None) -> None:
+def check_repeat(state: _CallState, status: int | None, *, waited_s: float = 0.0) -> None:
     """huggingface_hub is about to retry: give up at once unless a body was cut short (then resume)."""
+    if status is None and waited_s >= state.request_timeout_s * 0.9:  # the request's own timeout ran out
+        raise _GaveUp(f"no answer within {state.request_timeout_s:g} s")
     if status is None:
         raise _GaveUp("the connection failed")
     if status >= 400:
@@ -917,7 +933,7 @@ def parse_retry_after(value: str | None) -> float | None:
         return None
 
 
-def explain_error(error: BaseException, what: str, settings: Settings) -> AppError | None:
+def explain_error(error: BaseException, what: str, settings: Settings, *, revision: str | None = None) -> AppError | None:
     """Our hook signals and network errors first, then the shared Hub error sentences."""
     import httpx2
     from huggingface_hub import errors as hub_errors
@@ -926,6 +942,11 @@ def explain_error(error: BaseException, what: str, settings: Settings) -> AppErr
         return unreachable_error(settings, str(error))
     if isinstance(error, hub_errors.OfflineModeIsEnabled):
         return HubUnreachableError("The Hub is not asked because HF_HUB_OFFLINE is set.", hint="Unset HF_HUB_OFFLINE.")
+    if isinstance(error, hub_errors.HFValidationError):  # raised before any request: not an id the Hub could have
+        return RepoNotFoundError(
+            f"{what} was not found on the Hub or on this machine: it is not a folder here, and not a Hub model id.",
+            hint="Give a folder that exists, or a Hub id like org/name.",
+        )
     if isinstance(error, httpx2.RemoteProtocolError):
         return unreachable_error(settings, "its answer was cut short")
     if isinstance(error, httpx2.TimeoutException):
@@ -936,7 +957,7 @@ def explain_error(error: BaseException, what: str, settings: Settings) -> AppErr
         return HubError(f"The Hub at {settings.hf_endpoint} sent an answer that is not the Hub's API for {what}.",
                         hint="Check that HF_ENDPOINT points at a Hugging Face Hub or a mirror of it.")
     if isinstance(error, (hub_errors.HfHubHTTPError, hub_errors.EntryNotFoundError, OSError)):
-        return explain_hub_error(error, what)
+        return explain_hub_error(error, what, revision=revision)
     return None  # a bug, not a Hub failure: let it surface as it is
 
 

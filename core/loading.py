@@ -1,14 +1,19 @@
 """Model + tokenizer + config overrides, from a Hub id or a local folder, with safety checks.
 
 Safety is enforced here and only here: no remote code ever (`trust_remote_code` is
-never passed as True), safetensors only unless an administrator allows pickle files,
-and every check runs on the file list before any weight is read.
+never passed as True, and repos that declare code are refused), safetensors only unless
+an administrator allows pickle files (and then only pickles that hold nothing but tensors),
+and every check runs on the file list before any weight is downloaded or read. Before a
+download, its size is checked against the budget and the free disk of the cache.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import gc
 import json
+import pickle
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +23,7 @@ import torch
 
 from core import settings as setting_names
 from core.devices import check_device, check_dtype, place_model
-from core.errors import ModelLoadError, UnsafeModelError, explain_hub_error
+from core.errors import DownloadTooLargeError, ModelLoadError, UnsafeModelError
 from core.settings import Settings, get_settings
 
 Head = Literal["classifier", "encoder"]
@@ -99,32 +104,107 @@ def fetch_model(spec: ModelSpec, *, settings: Settings | None = None) -> ModelFi
     if is_local_source(spec.source):
         folder = Path(spec.source).expanduser().resolve()
         files = [str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()]
-        check_files_are_safe(spec.source, files, read_config(folder, spec.source), settings)
+        tokenizer_config = read_optional_json(folder / "tokenizer_config.json")
+        check_files_are_safe(spec.source, files, read_config(folder, spec.source), settings, tokenizer_config=tokenizer_config)
         return ModelFiles(spec.source, folder, None, True, weights_size(folder))
     return download_model(spec, settings)
 
 
 def download_model(spec: ModelSpec, settings: Settings) -> ModelFiles:
-    from huggingface_hub import HfApi, hf_hub_download, snapshot_download
+    """Check a Hub repo from its file list and small JSON files, then download the allowed files.
+
+    Every request goes through `hub.call_hub`: bounded in time, 429 answers retried within the
+    retry budget, every failure one sentence. No weight file is requested before the checks pass.
+    """
+    from core import hub
 
     started = time.perf_counter()
-    endpoint = settings.hf_endpoint
-    try:
-        info = HfApi(endpoint=endpoint).model_info(
-            spec.source, revision=spec.revision, files_metadata=True, timeout=settings.hub_timeout_s
-        )
-        names = [s.rfilename for s in info.siblings or []]
-        config_path = hf_hub_download(spec.source, "config.json", revision=info.sha, endpoint=endpoint)
-        config = read_config(Path(config_path).parent, spec.source)
-        check_files_are_safe(spec.source, names, config, settings)
-        patterns = DOWNLOAD_PATTERNS + (PICKLE_PATTERNS if settings.allow_pickle and not has_safetensors(names) else [])
-        folder = snapshot_download(spec.source, revision=info.sha, allow_patterns=patterns, endpoint=endpoint)
-    except Exception as error:  # noqa: BLE001 - every Hub failure becomes one sentence
-        if isinstance(error, ModelLoadError):
-            raise
-        raise explain_hub_error(error, spec.source, revision=spec.revision) from error
+    api = hub.hub_api(settings)
+
+    def call(fn, *, download: bool = False):
+        return hub.call_hub(fn, settings=settings, what=spec.source, revision=spec.revision, download=download)
+
+    info = call(lambda: api.model_info(spec.source, revision=spec.revision, files_metadata=True))
+    sizes = {s.rfilename: s.size for s in info.siblings or []}
+    if "config.json" not in sizes:
+        raise ModelLoadError(f"{spec.source} has no config.json, so it is not a transformers model.",
+                             hint="Pick a repo that holds config.json and the weights.")
+    config_dir = fetch_repo_file(call, api, info, "config.json", settings).parent
+    tokenizer_config = None
+    if "tokenizer_config.json" in sizes:
+        tokenizer_config = read_optional_json(fetch_repo_file(call, api, info, "tokenizer_config.json", settings))
+    check_files_are_safe(spec.source, list(sizes), read_config(config_dir, spec.source), settings, tokenizer_config=tokenizer_config)
+    chosen = choose_downloads(list(sizes), settings)
+    check_download_fits(spec.source, missing_bytes(info, chosen, settings), settings)
+    for name in chosen:
+        fetch_repo_file(call, api, info, name, settings)
     elapsed_s = time.perf_counter() - started
-    return ModelFiles(spec.source, Path(folder), info.sha, False, weights_size(Path(folder)), elapsed_s, info.pipeline_tag)
+    return ModelFiles(spec.source, config_dir, info.sha, False, weights_size(config_dir), elapsed_s, info.pipeline_tag)
+
+
+def fetch_repo_file(call, api, info, name: str, settings: Settings) -> Path:
+    """One file of the repo at the sha model_info listed, from the cache when it is there already."""
+    path = call(
+        lambda: api.hf_hub_download(info.id, name, revision=info.sha, cache_dir=settings.hf_hub_cache),
+        download=name.endswith(WEIGHT_SUFFIXES),
+    )
+    return Path(path)
+
+
+def choose_downloads(names: list[str], settings: Settings) -> list[str]:
+    """Config, tokenizer and safetensors weights; pickle weights only when allowed and nothing safer exists.
+
+    No other pickle file ever (e.g. a `vocab.pkl` matching a tokenizer pattern)."""
+    chosen = [n for n in names if matches(n, DOWNLOAD_PATTERNS) and not n.endswith(PICKLE_SUFFIXES)]
+    if settings.allow_pickle and not has_safetensors(names):
+        chosen += [n for n in names if matches(n, PICKLE_PATTERNS)]
+    return sorted(chosen)
+
+
+def matches(name: str, patterns: list[str]) -> bool:
+    return any(fnmatch.fnmatch(name, p) for p in patterns)
+
+
+def missing_bytes(info, names: list[str], settings: Settings) -> int:
+    """Bytes of `names` not yet in the download cache (sizes the Hub does not give count as 0)."""
+    from huggingface_hub.file_download import repo_folder_name
+
+    blobs = settings.hf_hub_cache / repo_folder_name(repo_id=info.id, repo_type="model") / "blobs"
+    total = 0
+    for sibling in info.siblings or []:
+        blob = sibling.lfs.sha256 if sibling.lfs else sibling.blob_id
+        if sibling.rfilename in names and not (blob and (blobs / blob).is_file()):
+            total += sibling.size or 0
+    return total
+
+
+def check_download_fits(source: str, size_bytes: int, settings: Settings) -> None:
+    """Refuse a download over the budget or over the free disk of the cache, before it starts."""
+    budget_bytes = settings.max_download_mb * 1e6
+    if size_bytes > budget_bytes:
+        raise DownloadTooLargeError(
+            f"{source} needs {format_size(size_bytes)} to download; the download budget is {format_size(budget_bytes)}.",
+            hint=f"Pick a smaller model, or let an administrator raise the setting {setting_names.MAX_DOWNLOAD_MB}.",
+        )
+    cache = settings.hf_hub_cache
+    free_bytes = free_disk_bytes(cache)
+    if size_bytes > free_bytes:
+        raise DownloadTooLargeError(
+            f"{source} needs {format_size(size_bytes)} to download, but the disk of the Hugging Face cache ({cache}) "
+            f"has only {format_size(free_bytes)} free.",
+            hint="Free space there (e.g. old models in the cache), or move the cache to a bigger disk with HF_HOME or HF_HUB_CACHE.",
+        )
+
+
+def free_disk_bytes(folder: Path) -> int:
+    """Free bytes on the disk that holds `folder` (or, before it exists, its nearest existing parent)."""
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), Path.cwd())
+    return shutil.disk_usage(existing).free
+
+
+def format_size(size_bytes: float) -> str:
+    """Sizes as the Hub shows them (powers of 1000): kB below a megabyte, MB above."""
+    return f"{size_bytes / 1e3:,.1f} kB" if size_bytes < 1e6 else f"{size_bytes / 1e6:,.1f} MB"
 
 
 def read_config(folder: Path, source: str) -> dict:
@@ -140,18 +220,41 @@ def read_config(folder: Path, source: str) -> dict:
         raise ModelLoadError(f"{source}/config.json is not valid JSON ({error}).", hint="Re-save the model.") from error
 
 
+def read_optional_json(path: Path) -> dict | None:
+    """A JSON object from a file that may be missing or broken (then None: the loader reports it later)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
 def has_safetensors(names: list[str]) -> bool:
     return any(name.endswith(".safetensors") for name in names)
 
 
-def check_files_are_safe(source: str, names: list[str], config: dict, settings: Settings) -> None:
-    """Refuse custom code always, and pickle-only weights unless allowed, before reading any weight."""
-    code_files = sorted(n for n in names if n.endswith(".py"))
-    if "auto_map" in config or code_files:
-        shown = ", ".join(code_files[:3]) or "auto_map in config.json"
+def declared_code(names: list[str], config: dict, tokenizer_config: dict | None) -> list[str]:
+    """What in a repo would make transformers import code from it (or from another repo)."""
+    found = sorted(n for n in names if n.endswith(".py"))
+    found += ["auto_map in config.json"] if "auto_map" in config else []
+    found += ["custom_pipelines in config.json"] if "custom_pipelines" in config else []
+    found += ["auto_map in tokenizer_config.json"] if "auto_map" in (tokenizer_config or {}) else []
+    return found
+
+
+def check_files_are_safe(
+    source: str, names: list[str], config: dict, settings: Settings, *, tokenizer_config: dict | None = None
+) -> None:
+    """Refuse custom code always, and pickle-only weights unless allowed, before reading any weight.
+
+    This is the one place both rules are decided, for Hub repos and local folders alike.
+    """
+    code = declared_code(names, config, tokenizer_config)
+    if code:
+        shown = ", ".join(code[:3])
         raise UnsafeModelError(
             f"{source} needs custom code to load ({shown}); this tool never runs code from model repositories.",
-            hint="Pick a model built on an architecture that transformers ships.",
+            hint="Pick a model built on an architecture that transformers ships (no setting allows code from a model repository).",
         )
     if has_safetensors(names):
         return
@@ -210,9 +313,16 @@ def read_model(files: ModelFiles, spec: ModelSpec, head: Head, settings: Setting
     use_safetensors = None if settings.allow_pickle else True
     try:
         config = AutoConfig.from_pretrained(files.local_dir, trust_remote_code=False, **config_overrides(spec))
+        # weights_only: even an allowed pickle may hold tensors and nothing else (no code, no objects).
         model = auto_class.from_pretrained(
-            files.local_dir, config=config, trust_remote_code=False, use_safetensors=use_safetensors, dtype=torch.float32
+            files.local_dir, config=config, trust_remote_code=False, use_safetensors=use_safetensors,
+            weights_only=True, dtype=torch.float32,
         )
+    except pickle.UnpicklingError as error:
+        raise UnsafeModelError(
+            f"{spec.source}: its pickle weights hold more than tensors (loading them would run code), so they were not loaded.",
+            hint="Use a model with .safetensors weights.",
+        ) from error
     except (OSError, ValueError, KeyError, RuntimeError) as error:
         raise explain_load_error(error, spec, head) from error
     return model.eval()

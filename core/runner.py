@@ -18,7 +18,7 @@ import torch
 
 from core.dataset import LabeledSample
 from core.devices import check_device, detect_devices
-from core.errors import AppError
+from core.errors import AppError, redact
 from core.loading import LoadedModel, ModelSpec, fetch_model, load_model, release
 from core.metrics import compare_pairs, compute_scores, leaders_warning
 from core.results import DatasetSummary, LatencyStats, RowPrediction, RunResult, TrialResult
@@ -153,7 +153,7 @@ def run_trial(spec: TrialSpec, sample: LabeledSample, *, settings: Settings | No
         _fail(result, f"Ran out of memory on {spec.device}. Try a smaller batch size or maximum length, or another device.")
     except Exception as error:  # noqa: BLE001 - one broken model must not stop the run
         log.exception("trial %s failed", result.key)
-        _fail(result, f"Unexpected error ({type(error).__name__}): {str(error).splitlines()[0][:300] if str(error) else ''}")
+        _fail(result, redact(f"Unexpected error ({type(error).__name__}): {str(error).splitlines()[0][:300] if str(error) else ''}"))
     finally:
         release(loaded)
     return result

@@ -28,6 +28,7 @@ import argparse
 import hashlib
 import json
 import re
+import socket
 import struct
 import sys
 import threading
@@ -320,6 +321,8 @@ class LoggedRequest:
     path: str
     query: dict
     authorized: bool
+    #: Whether the request carried an Authorization header (its value is never kept).
+    sent_token: bool = False
 
 
 class FakeHub:
@@ -340,6 +343,7 @@ class FakeHub:
         self.faults: list[Fault] = []
         self._granted = {_token_digest(t) for t in granted_tokens}
         self._lock = threading.Lock()
+        self._connections: set = set()
         self._server = ThreadingHTTPServer((host, port), _Handler)
         self._server.daemon_threads = True
         self._server.hub = self  # type: ignore[attr-defined]
@@ -358,6 +362,22 @@ class FakeHub:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+    def go_away(self) -> None:
+        """Stop and close every open connection too, as a Hub that is gone would (after `stop()`
+        alone, keep-alive connections would still be answered)."""
+        self.stop()
+        with self._lock:
+            connections, self._connections = list(self._connections), set()
+        for connection in connections:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def track(self, connection, *, open_: bool) -> None:
+        with self._lock:
+            (self._connections.add if open_ else self._connections.discard)(connection)
 
     def __enter__(self) -> FakeHub:
         return self.start()
@@ -523,6 +543,14 @@ class _Handler(BaseHTTPRequestHandler):
     def hub(self) -> FakeHub:
         return self.server.hub  # type: ignore[attr-defined]
 
+    def setup(self) -> None:
+        super().setup()
+        self.hub.track(self.connection, open_=True)
+
+    def finish(self) -> None:
+        self.hub.track(self.connection, open_=False)
+        super().finish()
+
     def log_message(self, format: str, *args) -> None:  # noqa: A002 - silence the default stderr log
         pass
 
@@ -536,7 +564,7 @@ class _Handler(BaseHTTPRequestHandler):
         split = urlsplit(self.path)
         path, query = unquote(split.path), parse_qs(split.query, keep_blank_values=True)
         authorized = self.hub.is_granted(self.headers.get("Authorization"))
-        self.hub.log(LoggedRequest(self.command, path, query, authorized))
+        self.hub.log(LoggedRequest(self.command, path, query, authorized, sent_token=bool(self.headers.get("Authorization"))))
         try:
             if self._apply_fault(path):
                 return

@@ -7,6 +7,9 @@ Hub repo (config.json, model.safetensors, tokenizer files, README.md with card m
 from __future__ import annotations
 
 import json
+import os
+import pickle
+import shlex
 import shutil
 import socket
 from datetime import datetime, timedelta, timezone
@@ -172,3 +175,62 @@ def catalog_meta() -> dict[str, dict]:
 def _copy(source: Path, target: Path) -> Path:
     shutil.copytree(source, target)
     return target
+
+
+# --------------------------------------------------------------------------- hostile repos (issue 8)
+
+
+class _RunsCommand:
+    """Pickles as a call of os.system: whoever unpickles it runs the command."""
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+
+    def __reduce__(self):
+        return (os.system, (self.command,))
+
+
+def write_pickle_canary(path: Path, marker: Path) -> Path:
+    """A `pytorch_model.bin` whose unpickling would create `marker` (built here, never loaded)."""
+    path.write_bytes(pickle.dumps({"bert.embeddings.word_embeddings.weight": _RunsCommand(f"touch {shlex.quote(str(marker))}")}, protocol=2))
+    return path
+
+
+def make_code_canary(folder: Path, marker: Path) -> Path:
+    """Declare custom code (auto_map) whose modeling file creates `marker` when it is imported."""
+    make_custom_code(folder)
+    (folder / "modeling_custom.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\n" + CUSTOM_CODE)
+    return folder
+
+
+def make_tokenizer_code(folder: Path) -> Path:
+    """Declare a tokenizer whose code lives in another repo (no .py file in this one)."""
+    path = folder / "tokenizer_config.json"
+    config = json.loads(path.read_text())
+    config["auto_map"] = {"AutoTokenizer": ["eve/tokenizers--tokenization_evil.EvilTokenizer", None]}
+    path.write_text(json.dumps(config, indent=2))
+    return folder
+
+
+def build_hostile_folders(root: Path, markers: Path) -> dict[str, Path]:
+    """A safe model, pickle and custom-code canaries, a real pickle-only model, gated and mixed repos.
+
+    Canaries create a file under `markers` if anything ever runs them.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    base = build_classifier(root / "_base")
+    folders = {
+        "acme/ticket-classifier": _copy(base, root / "ticket-classifier"),
+        "acme/gated-classifier": _copy(base, root / "gated-classifier"),
+        "eve/pickle-classifier": make_pickle_only(_copy(base, root / "pickle-classifier")),
+        "eve/pickle-canary": _copy(base, root / "pickle-canary"),
+        "eve/mixed-canary": _copy(base, root / "mixed-canary"),
+        "eve/code-canary": make_code_canary(_copy(base, root / "code-canary"), markers / "code-ran"),
+        "eve/tokenizer-code": make_tokenizer_code(_copy(base, root / "tokenizer-code")),
+    }
+    shutil.rmtree(base)
+    (folders["eve/pickle-canary"] / "model.safetensors").unlink()
+    for name in ("pickle-canary", "mixed-canary"):
+        write_pickle_canary(folders[f"eve/{name}"] / "pytorch_model.bin", markers / f"{name}-ran")
+    write_meta(folders["acme/gated-classifier"], gated="manual")
+    return folders
