@@ -2,7 +2,11 @@
 
 import streamlit as st
 
+from pages import navigation, sidebar, state
+
 st.set_page_config(page_title="Model selection dashboard", layout="wide")
 
-navigation = st.navigation([st.Page("pages/home.py", title="Home", default=True)])
-navigation.run()
+page = navigation.build()
+with state.through_entry_point():
+    page.run()
+sidebar.render()  # after the page, so it shows what the page just changed (shortlist, sample, queue)

@@ -5,6 +5,9 @@ import streamlit as st
 from core.dataset import load_csv
 from core.devices import detect_devices
 from core.paths import EXAMPLE_SAMPLE
+from pages import state
+
+state.start_page()
 
 st.title("Model selection dashboard")
 st.write(

@@ -1,0 +1,121 @@
+"""Compare: the leaderboard, the trade-offs and the errors of one run, and a recommendation."""
+
+import pandas as pd
+import streamlit as st
+
+from core.errors import InputError
+from core import charts
+from core.compare import Comparison, build_comparison
+from core.report import neutralize_frame
+from core.store import QUEUED, RUNNING
+from pages import progress, runs, state
+
+
+def options_for(run_id: str) -> tuple[float | None, dict[str, float]]:
+    budget = st.number_input("Latency budget per row (ms, 0 = none)", min_value=0.0, value=0.0, step=5.0,
+                             help="The recommendation also names the most accurate model within this p50 latency.")
+    return (budget or None), state.store().run_options(run_id).price_per_hour
+
+
+def recommendation(comparison: Comparison) -> None:
+    st.subheader("Recommendation")
+    for sentence in comparison.recommendation.sentences:
+        st.markdown(f"- {state.md(sentence)}")
+    for note in comparison.notes + comparison.run.warnings:
+        st.info(note)
+
+
+def leaderboard(comparison: Comparison) -> None:
+    st.subheader("Leaderboard")
+    frame = pd.DataFrame([{
+        "trial": r.name, "accuracy": r.accuracy, "accuracy 95% CI": _interval(r.accuracy_ci), "macro-F1": r.macro_f1,
+        "macro-F1 95% CI": _interval(r.macro_f1_ci), "p50 ms": r.p50_ms, "p95 ms": r.p95_ms,
+        "rows/s": r.throughput_per_s, "load s": r.load_s, "memory MB": r.memory_mb,
+        "parameters (M)": r.parameters / 1e6 if r.parameters else None, "cost per 1k": r.cost_per_1k,
+        "Pareto": r.on_front, "error": r.error or "",
+    } for r in comparison.leaderboard])
+    st.dataframe(frame, hide_index=True, column_config={
+        "accuracy": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="%.3f"),
+        "macro-F1": st.column_config.NumberColumn(format="%.3f"),
+        "cost per 1k": st.column_config.NumberColumn(format="$%.4f"),
+    })
+
+
+def _interval(bounds) -> str:
+    return f"{bounds[0]:.3f} - {bounds[1]:.3f}" if bounds else ""
+
+
+def trade_offs(comparison: Comparison) -> None:
+    st.plotly_chart(charts.accuracy_latency_chart(comparison), key="scatter")
+    devices = charts.device_chart(comparison)
+    if devices is not None:
+        st.plotly_chart(devices, key="devices")
+        st.dataframe(pd.DataFrame([{"trial": row.name, "device": row.device, "dtype": row.dtype,
+                                    "speed-up (throughput)": row.throughput_speedup, "agreement with float32": row.agreement}
+                                   for group in comparison.devices for row in group.rows]), hide_index=True)
+
+
+def per_class(comparison: Comparison) -> None:
+    figure = charts.class_f1_chart(comparison)
+    if figure is not None:
+        st.plotly_chart(figure, key="class_f1")
+    trials = comparison.run.succeeded
+    if trials:
+        trial = st.selectbox("Confusion matrix of", trials, format_func=lambda t: comparison.names[t.key])
+        st.plotly_chart(charts.confusion_chart(trial, comparison.names[trial.key]), key="confusion")
+    paired = charts.paired_test_chart(comparison)
+    if paired is not None:
+        st.plotly_chart(paired, key="paired")
+    st.write(state.md(comparison.paired.sentence))
+
+
+def error_browser(comparison: Comparison) -> None:
+    st.subheader("Errors")
+    errors = comparison.errors
+    if not errors.included:
+        st.caption(state.md(errors.note or "The sample's rows are not available for this run."))
+        return
+    disagreements = pd.DataFrame([{"row": d.row, "text": d.text, "truth": ", ".join(d.truth),
+                                   **{name: ", ".join(labels) for name, (labels, _) in d.predictions.items()}}
+                                  for d in errors.disagreements])
+    mistakes = pd.DataFrame([{"trial": t.name, "row": m.row, "text": m.text, "truth": ", ".join(m.truth),
+                              "predicted": ", ".join(m.predicted), "confidence": m.score}
+                             for t in errors.per_trial for m in t.mistakes])
+    st.caption(f"{errors.disagreeing_rows} rows where the models disagree; the first {len(disagreements)} shown.")
+    st.dataframe(disagreements, hide_index=True)
+    st.caption("Each model's most confident mistakes.")
+    st.dataframe(mistakes, hide_index=True)
+    st.download_button("Download these errors as CSV", neutralize_frame(mistakes).to_csv(index=False),
+                       file_name="errors.csv", mime="text/csv")
+
+
+def show(run_id: str) -> None:
+    store = state.store()
+    try:
+        run, sample = store.load_run(run_id), store.load_sample(run_id)
+    except InputError:
+        st.error(f"Run {state.md(run_id)} does not exist (deleted?). Pick another one above.")
+        return
+    if store.job_progress(run_id).status in (QUEUED, RUNNING):
+        progress.live(run_id)
+    if not run.results or not any(r.ok for r in run.results):
+        st.info("No trial has finished successfully yet.")
+        for trial in run.results:
+            if trial.error:
+                st.error(f"{state.md(trial.key)}: {state.md(trial.error)}")
+        return
+    budget, prices = options_for(run_id)
+    comparison = build_comparison(run, sample=sample, latency_budget_ms=budget, price_per_hour=prices)
+    recommendation(comparison)
+    leaderboard(comparison)
+    trade_offs(comparison)
+    per_class(comparison)
+    error_browser(comparison)
+
+
+state.start_page()
+
+st.title("Compare")
+chosen = runs.pick_run()
+if chosen:
+    show(chosen)

@@ -1,0 +1,115 @@
+"""Evaluate: how each shortlisted model is scored, on which devices, then a job for the worker."""
+
+import pandas as pd
+import streamlit as st
+
+from core import worker
+from core.devices import DTYPES, detect_devices
+from core.errors import AppError
+from core.shortlist import (
+    LabelMapRow, PlanChoices, ShortlistEntry, kind_choices, label_map_from_rows, plan_trials, suggest_label_map,
+    unmapped_sample_labels,
+)
+from pages import progress, state
+
+UNMAPPED = ""
+
+
+def entry_settings(entry: ShortlistEntry, labels: list[str]) -> None:
+    shortlist = state.shortlist()
+    with st.expander(entry.source, expanded=True):
+        choices = kind_choices(entry.candidate)
+        kind = st.selectbox("Evaluation kind", choices, index=choices.index(entry.kind) if entry.kind in choices else 0,
+                            key=f"kind-{entry.source}", help="Suggested from the model's task and config.")
+        if kind != entry.kind:
+            shortlist.update(entry.source, kind=kind)
+            st.rerun()
+        if kind == "zero-shot-classification":
+            template = st.text_input("Hypothesis template", entry.hypothesis_template, key=f"template-{entry.source}")
+            shortlist.update(entry.source, hypothesis_template=template)
+        elif kind == "text-classification":
+            label_map_editor(entry, labels)
+        elif kind == "embedding-probe":
+            st.caption("Mean-pooled embeddings scored by 5-fold logistic regression: an estimate of fine-tuning potential.")
+
+
+def label_map_editor(entry: ShortlistEntry, labels: list[str]) -> None:
+    rows = suggest_label_map(entry, labels)
+    if not rows:
+        st.caption("The model's labels are not known yet; they are matched to yours when it runs.")
+        return
+    by_index = st.checkbox("Map LABEL_k to the k-th sample label (sorted)", entry.label_index_mapping,
+                           key=f"index-{entry.source}")
+    frame = pd.DataFrame([{"model label": r.model_label, "sample label": r.sample_label or UNMAPPED,
+                           "matched by": r.how or "not mapped"} for r in rows])
+    edited = st.data_editor(frame, hide_index=True, disabled=["model label", "matched by"], key=f"map-{entry.source}",
+                            column_config={"sample label": st.column_config.SelectboxColumn(options=[UNMAPPED, *labels])})
+    chosen = [LabelMapRow(r["model label"], r["sample label"] or None, "user") for r in edited.to_dict("records")]
+    state.shortlist().update(entry.source, label_map=label_map_from_rows(chosen), label_index_mapping=by_index)
+    warn_unmapped(chosen, labels)
+
+
+def warn_unmapped(rows: list[LabelMapRow], labels: list[str]) -> None:
+    model_side = [r.model_label for r in rows if not r.sample_label]
+    sample_side = unmapped_sample_labels(rows, labels)
+    if model_side:
+        st.warning(f"Unmapped model labels (predicting them counts as wrong): {state.md(', '.join(model_side))}")
+    if sample_side:
+        st.warning(f"Sample labels no model label maps to (those rows are always wrong): {state.md(', '.join(sample_side))}")
+
+
+def plan_choices() -> tuple[PlanChoices, dict[str, float]]:
+    st.subheader("Devices and settings")
+    devices = [d.name for d in detect_devices()]
+    left, right = st.columns(2)
+    chosen_devices = left.multiselect("Devices on this server", devices, default=devices[:1])
+    dtypes = right.multiselect("Precisions", list(DTYPES), default=["float32"],
+                               help="int8 is dynamic quantization of linear layers, on CPU only.")
+    first, second, third = st.columns(3)
+    batch_size = int(first.number_input("Batch size", 1, 1024, 32))
+    max_length = int(second.number_input("Maximum length in tokens (0 = the model's own)", 0, 100_000, 0))
+    baselines = third.checkbox("Include baselines (majority, TF-IDF)", value=True)
+    prices = price_inputs(chosen_devices)
+    choices = PlanChoices(tuple(chosen_devices), tuple(dtypes), batch_size, max_length or None, baselines,
+                          dict(state.label_descriptions()))
+    return choices, prices
+
+
+def price_inputs(devices: list[str]) -> dict[str, float]:
+    with st.expander("Price per hour per device (optional: adds cost per 1,000 predictions)"):
+        columns = st.columns(max(len(devices), 1))
+        prices = {device: column.number_input(f"{device} ($/hour)", min_value=0.0, value=0.0, step=0.1,
+                                              key=f"price-{device}") for device, column in zip(devices, columns)}
+    return {device: price for device, price in prices.items() if price > 0}
+
+
+def submit(choices: PlanChoices, prices: dict[str, float]) -> None:
+    sample = state.sample()
+    try:
+        specs = plan_trials(state.shortlist().entries, choices)
+        run_id = worker.submit(state.store(), sample, specs, started_by=state.user(), price_per_hour=prices)
+    except AppError as error:
+        st.error(error.sentence)
+        return
+    worker.ensure_worker()
+    state.show_run(run_id)
+    st.success(f"Queued {len(specs)} trials as run {run_id[:8]}. You can switch pages: it keeps running.")
+
+
+state.start_page()
+
+st.title("Evaluate")
+current_sample, entries = state.sample(), state.shortlist().entries
+if current_sample is None or not entries:
+    st.info("Add models on the Discover page and a labeled sample on the Sample page first.")
+    st.page_link("pages/discover.py", label="Discover models")
+    st.page_link("pages/sample.py", label="Upload a sample")
+else:
+    st.caption(f"{len(entries)} model(s) on {len(current_sample)} rows of {state.md(current_sample.source_name)}.")
+    for item in entries:
+        entry_settings(item, current_sample.label_set)
+    plan, price_per_hour = plan_choices()
+    if st.button("Run evaluation", type="primary"):
+        submit(plan, price_per_hour)
+if state.current_run():
+    progress.live(state.current_run())

@@ -1,0 +1,28 @@
+"""Choosing the run a page shows: the one in the URL, or one picked from the list."""
+
+from datetime import datetime
+
+import streamlit as st
+
+from core.store import RunSummary
+from pages import state
+
+
+def label(run: RunSummary) -> str:
+    when = datetime.fromtimestamp(run.created_at).strftime("%Y-%m-%d %H:%M")
+    return f"{when} - {run.sample_source} ({run.sample_rows} rows), {len(run.models)} models, {run.status} [{run.id[:8]}]"
+
+
+def pick_run() -> str | None:
+    """The run id to show; picking another one puts it in the URL so the link can be shared."""
+    available = state.store().list_runs(visible_to=state.user())
+    if not available:
+        st.info("No runs yet. Start one on the Evaluate page.")
+        return None
+    ids = [run.id for run in available]
+    current = state.current_run()
+    index = ids.index(current) if current in ids else 0
+    chosen = st.selectbox("Run", available, index=index, format_func=label)
+    if chosen.id != current:
+        state.show_run(chosen.id)
+    return chosen.id

@@ -1,0 +1,182 @@
+"""The whole dashboard in a real browser: Playwright drives Debian's Chromium against `streamlit run`.
+
+Search the fake Hub, shortlist two models, upload the shipped sample, run, read the leaderboard and
+the scatter, download a report. Screenshots of every page are kept in artifacts/browser/.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from core.paths import EXAMPLE_SAMPLE, ROOT
+from core.settings import get_settings
+from core.worker import worker_alive, worker_pid
+from tests.fakehub import FakeHub, repo_from_folder
+from tests.hub_fixtures import build_catalog_folders
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+ARTIFACTS = ROOT / "artifacts" / "browser"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--disable-quic"]
+RUN_TIMEOUT_MS = 240_000
+
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install -y chromium)")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_http(url: str, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise TimeoutError(f"{url} did not answer within {timeout_s} s")
+
+
+@pytest.fixture(scope="module")
+def fake_hub(tmp_path_factory):
+    folders = build_catalog_folders(tmp_path_factory.mktemp("browser-catalog"))
+    with FakeHub({repo_id: repo_from_folder(folder, repo_id) for repo_id, folder in folders.items()}) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def dashboard(fake_hub, tmp_path_factory):
+    """`streamlit run` on a free port, its Hub the fake one, its data in a temporary folder."""
+    home = tmp_path_factory.mktemp("dashboard")
+    port = free_port()
+    env = {**os.environ, "HF_ENDPOINT": fake_hub.url, "HF_HOME": str(home / "hf"), "MSD_DATA_DIR": str(home / "data"),
+           "MSD_BOOTSTRAP_RESAMPLES": "100", "MSD_LATENCY_ROWS": "4", "HF_HUB_DISABLE_TELEMETRY": "1"}
+    env.pop("HF_TOKEN", None)
+    command = [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
+               "--server.address", "127.0.0.1", "--server.headless", "true"]
+    log = (home / "streamlit.log").open("w")
+    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_http(f"{url}/_stcore/health")
+        yield url, home
+    finally:
+        server.terminate()
+        server.wait(15)
+        stop_worker(home / "data")
+
+
+def stop_worker(data_dir: Path) -> None:
+    """The dashboard started a worker of its own; end it with the test."""
+    settings = replace(get_settings(), data_dir=data_dir)
+    pid = worker_pid(settings)
+    if pid:
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 20
+        while worker_alive(settings) and time.monotonic() < deadline:
+            time.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def page(dashboard):
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    requests: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+        tab = context.new_page()
+        tab.on("request", lambda request: requests.append(request.url))
+        tab.set_default_timeout(60_000)
+        tab.requests = requests  # type: ignore[attr-defined]
+        yield tab
+        browser.close()
+
+
+def open_page(tab, title: str, heading: str) -> None:
+    """Switch pages with the sidebar navigation, as a user does: the session (and its state) stays."""
+    tab.locator("[data-testid='stSidebarNav'] a", has_text=title).first.click()
+    tab.get_by_role("heading", name=heading, level=1).wait_for()
+
+
+def shot(tab, name: str) -> None:
+    tab.wait_for_timeout(500)  # let the last element settle before the picture
+    tab.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def click_grid_row(tab, row: int) -> None:
+    """Tick a row's selection box in Streamlit's canvas table (rows are 35 px under a 35 px header)."""
+    grid = tab.locator("[data-testid='stDataFrame']").first
+    box = grid.bounding_box()
+    tab.mouse.click(box["x"] + 18, box["y"] + 35 + 35 * row + 17)
+
+
+def test_search_shortlist_upload_run_compare_and_download(page, dashboard, tmp_path):
+    base, _ = dashboard
+    page.goto(f"{base}/discover")
+    page.get_by_role("heading", name="Discover models", level=1).wait_for()
+    page.get_by_text("Hub: mirror").wait_for()
+    page.get_by_role("button", name="Search").click()
+    page.get_by_text("Select rows to add them").wait_for()
+    click_grid_row(page, 0)  # sorted by downloads: acme/ticket-classifier first
+    page.get_by_role("button", name="Add 1 selected to the shortlist").click()
+    page.get_by_text("Added 1 model(s)").wait_for()
+    shot(page, "1-discover")
+    page.get_by_label("Add any Hub id or model folder on this server").fill("acme/tiny-nli")
+    page.get_by_role("button", name="Add to shortlist").click()
+    page.get_by_text("Added acme/tiny-nli.").wait_for()
+    page.get_by_text("Shortlist: 2 model(s).").wait_for()
+
+    open_page(page, "Sample", "Labeled sample")
+    page.locator("input[type='file']").set_input_files(str(EXAMPLE_SAMPLE))
+    page.get_by_role("button", name="Use this sample").click()
+    page.get_by_text("Using 210 rows with 3 labels").wait_for()
+    page.locator(".js-plotly-plot").first.wait_for()
+    shot(page, "2-sample")
+
+    open_page(page, "Evaluate", "Evaluate")
+    page.get_by_text("acme/ticket-classifier").first.wait_for()
+    shot(page, "3-evaluate")
+    page.get_by_role("button", name="Run evaluation").click()
+    page.get_by_text("Queued").first.wait_for()
+    page.get_by_role("link", name="See the results in Compare").wait_for(timeout=RUN_TIMEOUT_MS)
+    shot(page, "4-evaluate-done")
+    page.get_by_role("link", name="See the results in Compare").click()
+
+    page.get_by_text("Leaderboard").wait_for()
+    page.locator(".js-plotly-plot").first.wait_for()
+    assert "run=" in page.url
+    assert page.locator(".js-plotly-plot").count() >= 3  # scatter, per-class F1, confusion matrix
+    assert page.get_by_text("Recommendation").is_visible()
+    shot(page, "5-compare")
+
+    open_page(page, "Report", "Report")
+    with page.expect_download() as download:
+        page.get_by_role("button", name="HTML (interactive, offline)").click()
+    saved = tmp_path / "report.html"
+    download.value.save_as(saved)
+    html = saved.read_text(encoding="utf-8")
+    assert "acme/ticket-classifier" in html and "Content-Security-Policy" in html
+    shot(page, "6-report")
+
+    open_page(page, "History", "History")
+    page.locator("[data-testid='stDataFrame'] td", has_text="support_tickets.csv").first.wait_for(state="attached")
+    shot(page, "7-history")
+    outside = [u for u in page.requests if not u.startswith(("http://127.0.0.1", "data:", "blob:"))]
+    assert not outside, f"the browser asked for {outside[:3]}"

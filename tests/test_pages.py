@@ -1,0 +1,259 @@
+"""Every dashboard page through Streamlit's AppTest: it renders, and its key interaction works.
+
+The Hub is the fake one on 127.0.0.1; models are the tiny ones the fixtures build; runs go
+through a real worker process and a real SQLite store in a temporary data folder.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+from sklearn.metrics import accuracy_score
+from streamlit.testing.v1 import AppTest
+
+from core import hub, hub_status
+from core import settings as names
+from core.dataset import load_csv
+from core.paths import EXAMPLE_SAMPLE, ROOT
+from core.settings import get_settings
+from core.store import Store
+from core.worker import worker_alive, worker_pid
+from tests.fakehub import FakeHub, repo_from_folder
+from tests.hub_fixtures import TICKET_LABELS, build_catalog_folders, build_classifier, guard_network
+
+APP = str(ROOT / "streamlit_app.py")
+TITLES = {"home": "Model selection dashboard", "discover": "Discover models", "sample": "Labeled sample",
+          "evaluate": "Evaluate", "compare": "Compare", "report": "Report", "history": "History"}
+PAGES = list(TITLES)
+
+
+@pytest.fixture(scope="module")
+def catalog(tmp_path_factory) -> dict:
+    return build_catalog_folders(tmp_path_factory.mktemp("pages-catalog"))
+
+
+@pytest.fixture(scope="module")
+def fake_hub(catalog):
+    with FakeHub({repo_id: repo_from_folder(folder, repo_id) for repo_id, folder in catalog.items()}) as server:
+        yield server
+
+
+@pytest.fixture
+def env(fake_hub, monkeypatch, tmp_path):
+    refused = guard_network(monkeypatch)
+    monkeypatch.setenv("HF_ENDPOINT", fake_hub.url)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv(names.DATA_DIR, str(tmp_path / "data"))
+    monkeypatch.setenv(names.HUB_TIMEOUT_S, "3")
+    monkeypatch.setenv(names.BOOTSTRAP_RESAMPLES, "100")
+    monkeypatch.setenv(names.LATENCY_ROWS, "4")
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    hub.clear_search_cache()
+    hub_status.forget()
+    yield tmp_path
+    assert not refused, f"a page tried to reach {refused}"
+
+
+@pytest.fixture(autouse=True)
+def modern_navigation(monkeypatch):
+    """Keep Streamlit out of its legacy pages-folder mode, as a running server is after its first view.
+
+    AppTest resets that class-level flag before every run, so each run after `switch_page` would
+    start the page file on its own and `state.start_page` would rerun it, dropping the click being
+    tested. The browser test covers the real first visit to a deep link.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    original = PagesManager.__init__
+
+    def init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(PagesManager, "__init__", init)
+
+
+def app_on(page: str) -> AppTest:
+    app = AppTest.from_file(APP, default_timeout=60).run()
+    if page != "home":
+        app.switch_page(f"pages/{page}.py").run()
+    assert not app.exception, app.exception
+    return app
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders_with_an_empty_session(env, page):
+    app = app_on(page)
+    assert app.title[0].value == TITLES[page]
+
+
+def test_the_sidebar_shows_hub_devices_worker_and_session(env):
+    # AppTest keeps the entry script's sidebar only on the first page; the browser test checks every page.
+    app = app_on("home")
+    assert [m.value for m in app.sidebar.markdown] == ["**Hub: mirror**"]  # the fake Hub is not huggingface.co
+    captions = [c.value for c in app.sidebar.caption]
+    assert captions[1] == "Devices: cpu"
+    assert captions[2].startswith("Worker: not running") and captions[2].endswith("0 job(s) waiting.")
+    assert captions[3] == "Shortlist: 0 model(s). Sample: none."
+
+
+def search(app: AppTest, text: str = "", task: str = "text-classification") -> AppTest:
+    app.selectbox[0].set_value(task)
+    app.text_input[0].set_value(text)
+    app.button[0].click()  # the form's Search button comes first
+    return app.run()
+
+
+def select_and_add(app: AppTest, models: list[str]) -> AppTest:
+    frame = app.dataframe[0].value
+    rows = [int(i) for i in frame.index[frame["model"].isin(models)]]
+    app.session_state["candidates"] = {"selection": {"rows": rows, "columns": []}}
+    app.run()
+    next(b for b in app.button if b.label == f"Add {len(models)} selected to the shortlist").click()
+    return app.run()
+
+
+def test_discover_searches_the_fake_hub_and_builds_a_shortlist(env):
+    app = search(app_on("discover"))
+    frame = app.dataframe[0].value.set_index("model")
+    assert frame.loc["acme/ticket-classifier", "downloads"] == 52_000
+    assert frame.loc["acme/ticket-classifier", "likes"] == 130
+    assert "acme/secret-classifier" not in frame.index  # private: never listed
+    assert "acme/tiny-nli" not in frame.index  # another task
+    assert list(frame["downloads"].dropna()) == sorted(frame["downloads"].dropna(), reverse=True)
+    select_and_add(app, ["acme/ticket-classifier"])
+    select_and_add(search(app, task="zero-shot-classification"), ["acme/tiny-nli"])
+    shortlist = app.session_state["shortlist"]
+    assert [e.source for e in shortlist.entries] == ["acme/ticket-classifier", "acme/tiny-nli"]
+    assert [e.kind for e in shortlist.entries] == ["text-classification", "zero-shot-classification"]
+    app.switch_page("pages/sample.py").run()
+    app.switch_page("pages/discover.py").run()
+    assert [e.source for e in app.session_state["shortlist"].entries] == ["acme/ticket-classifier", "acme/tiny-nli"]
+
+
+def test_discover_hides_candidates_failing_a_check(env):
+    app = search(app_on("discover"))
+    app.multiselect[0].set_value(["safe_to_load"]).run()
+    shown = set(app.dataframe[0].value["model"])
+    assert "eve/pickle-classifier" not in shown and "eve/custom-classifier" not in shown
+    assert "acme/ticket-classifier" in shown
+
+
+def test_adding_by_hand_accepts_a_folder_and_explains_a_bad_id(env, tmp_path):
+    folder = build_classifier(tmp_path / "my-classifier", TICKET_LABELS)
+    app = app_on("discover")
+    form_input = next(t for t in app.text_input if t.label.startswith("Add any Hub id"))
+    form_input.set_value(str(folder))
+    next(b for b in app.button if b.label == "Add to shortlist").click()
+    app.run()
+    entry = app.session_state["shortlist"].entries[0]
+    assert entry.source == str(folder.resolve()) and entry.candidate.labels == tuple(TICKET_LABELS)
+    form_input = next(t for t in app.text_input if t.label.startswith("Add any Hub id"))
+    form_input.set_value("not a model id!")
+    next(b for b in app.button if b.label == "Add to shortlist").click()
+    app.run()
+    assert "neither a model folder on this server nor a Hub id" in app.error[0].value
+    assert len(app.session_state["shortlist"].entries) == 1  # nothing already added was lost
+
+
+def upload_sample(app: AppTest, name: str, content: bytes) -> AppTest:
+    app.file_uploader[0].upload(name, content, "text/csv")
+    app.run()
+    next(b for b in app.button if b.label == "Use this sample").click()
+    return app.run()
+
+
+def test_sample_upload_picks_columns_and_shows_the_distribution(env):
+    app = upload_sample(app_on("sample"), "tickets.csv", EXAMPLE_SAMPLE.read_bytes())
+    expected = load_csv(EXAMPLE_SAMPLE)
+    metrics = {m.label: m.value for m in app.metric}
+    assert metrics["Rows"] == str(len(expected)) and metrics["Labels"] == str(len(expected.label_set))
+    assert app.session_state["sample"].sha256 == expected.sha256
+    assert not app.exception
+
+
+def test_a_bad_upload_says_what_is_wrong_and_keeps_the_previous_sample(env):
+    app = upload_sample(app_on("sample"), "tickets.csv", EXAMPLE_SAMPLE.read_bytes())
+    good = app.session_state["sample"].sha256
+    app.file_uploader[0].clear()
+    app.run()
+    app.file_uploader[0].upload("empty.csv", b"", "text/csv")
+    app.run()
+    assert "The file is empty" in app.error[0].value
+    assert app.session_state["sample"].sha256 == good
+
+
+@pytest.fixture
+def worker_stopper(env):
+    """Stop the worker the Evaluate page starts, when the test ends."""
+    yield
+    pid = worker_pid(get_settings())
+    if pid:
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 20
+        while worker_alive(get_settings()) and time.monotonic() < deadline:
+            time.sleep(0.2)
+
+
+def wait_until_finished(run_id: str, timeout_s: float = 180) -> None:
+    store = Store(settings=get_settings())
+    deadline = time.monotonic() + timeout_s
+    while store.job_progress(run_id).status in ("queued", "running"):
+        assert time.monotonic() < deadline, f"run {run_id} did not finish in {timeout_s} s"
+        time.sleep(0.5)
+
+
+def add_folder(app: AppTest, folder) -> AppTest:
+    next(t for t in app.text_input if t.label.startswith("Add any Hub id")).set_value(str(folder))
+    next(b for b in app.button if b.label == "Add to shortlist").click()
+    return app.run()
+
+
+def test_edit_label_map_submit_then_compare_report_and_history(env, worker_stopper, untrained_classifier, synthetic_csv):
+    app = add_folder(app_on("discover"), untrained_classifier)
+    app.switch_page("pages/sample.py").run()
+    upload_sample(app, "synthetic.csv", synthetic_csv.read_bytes())
+    app.switch_page("pages/evaluate.py").run()
+    source = str(untrained_classifier.resolve())
+    assert "Unmapped model labels" in app.warning[0].value  # NEGATIVE, POSITIVE, neutral match no ticket label
+    chosen = {"NEGATIVE": "bug", "POSITIVE": "feature_request", "neutral": "general_inquiry"}
+    app.session_state[f"map-{source}"] = {"edited_rows": {i: {"sample label": chosen[m]} for i, m in
+                                                          enumerate(["NEGATIVE", "POSITIVE", "neutral"])},
+                                          "added_rows": [], "deleted_rows": []}
+    app.run()
+    assert app.session_state["shortlist"].entries[0].label_map == chosen
+    assert not [w for w in app.warning if "Unmapped" in w.value]
+    next(b for b in app.button if b.label == "Run evaluation").click()
+    app.run()
+    run_id = app.query_params["run"][0] if isinstance(app.query_params["run"], list) else app.query_params["run"]
+    wait_until_finished(run_id)
+
+    stored = Store(settings=get_settings()).load_run(run_id)
+    model_trial = stored.results[0]
+    assert model_trial.ok and model_trial.settings["label_map"] == chosen
+    sample = load_csv(synthetic_csv)
+    predicted = [p.labels[0] for p in model_trial.predictions]
+    assert set(predicted) <= set(chosen.values())
+    expected_accuracy = accuracy_score(sample.single_labels, predicted)
+
+    app.switch_page("pages/compare.py").run()
+    assert not app.exception, app.exception
+    board = app.dataframe[0].value.set_index("trial")
+    assert board["accuracy"].max() == pytest.approx(max(t.metrics.accuracy for t in stored.results if t.ok))
+    model_row = board.loc[[name for name in board.index if not name.startswith("baseline")][0]]
+    assert model_row["accuracy"] == pytest.approx(expected_accuracy)
+    assert {"baseline-majority", "baseline-tfidf"} <= set(board.index)
+
+    app.switch_page("pages/report.py").run()
+    assert not app.exception, app.exception
+    labels = [b.label for b in app.get("download_button")]
+    assert "HTML (interactive, offline)" in labels and "JSON (full results)" in labels
+
+    app.switch_page("pages/history.py").run()
+    runs = app.dataframe[0].value
+    assert list(runs["sample"]) == ["synthetic.csv"] and runs["status"].iloc[0] == "done"
