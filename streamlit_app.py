@@ -1,12 +1,15 @@
-"""Entry point: page config, navigation over pages/, and the sidebar every page shares."""
+"""Entry point: page config, sign-in, navigation over pages/, and the sidebar every page shares."""
 
 import streamlit as st
 
-from pages import navigation, sidebar, state
+from pages import failures, navigation, sidebar, signin, state
 
 st.set_page_config(page_title="Model selection dashboard", layout="wide")
+if not signin.gate():
+    st.stop()  # nothing else renders, and the Hub is not asked, before sign-in
 
 page = navigation.build()
-with state.through_entry_point():
+with state.through_entry_point(), failures.reported(f"{page.title} page"):
     page.run()
-sidebar.render()  # after the page, so it shows what the page just changed (shortlist, sample, queue)
+with failures.reported("sidebar"):
+    sidebar.render()  # after the page, so it shows what the page just changed (shortlist, sample, queue)

@@ -308,7 +308,9 @@ def config_overrides(spec: ModelSpec) -> dict:
 
 def read_model(files: ModelFiles, spec: ModelSpec, head: Head, settings: Settings) -> torch.nn.Module:
     from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # a bar per loaded model says nothing; our own progress does
     auto_class = AutoModelForSequenceClassification if head == "classifier" else AutoModel
     use_safetensors = None if settings.allow_pickle else True
     try:

@@ -34,6 +34,8 @@ TRIAL_TIMEOUT_S = "MSD_TRIAL_TIMEOUT_S"
 CPU_JOBS = "MSD_CPU_JOBS"
 WORKER_POLL_S = "MSD_WORKER_POLL_S"
 PLUGINS = "MSD_PLUGINS"
+SIGN_IN = "MSD_SIGN_IN"
+USER_HEADER = "MSD_USER_HEADER"
 
 
 def _int(name: str, default: int) -> int:
@@ -90,6 +92,8 @@ class Settings:
     cpu_jobs: int = 1
     worker_poll_s: float = 0.5
     plugins: tuple[str, ...] = field(default_factory=tuple)
+    sign_in: str = ""  # "" (nobody signs in), "proxy" (a trusted user header) or "oidc" (st.login)
+    user_header: str = "X-Forwarded-User"
 
     @property
     def hf_endpoint(self) -> str:
@@ -140,4 +144,6 @@ def get_settings() -> Settings:
         cpu_jobs=max(1, _int(CPU_JOBS, 1)),
         worker_poll_s=_float(WORKER_POLL_S, 0.5),
         plugins=tuple(p.strip() for p in os.environ.get(PLUGINS, "").split(",") if p.strip()),
+        sign_in=os.environ.get(SIGN_IN, "").strip().lower(),
+        user_header=os.environ.get(USER_HEADER, "").strip() or "X-Forwarded-User",
     )

@@ -11,6 +11,7 @@ or to interrupted/cancelled, which `resume` turns back into pending.
 
 from __future__ import annotations
 
+import errno
 import json
 import socket
 import time
@@ -64,6 +65,7 @@ runs = sa.Table(
     sa.Column("worker_host", sa.String(200)),
     sa.Column("started_at", sa.Float),
     sa.Column("finished_at", sa.Float),
+    sa.Column("failure", sa.Text),  # why a job stopped outside any trial, in a sentence
 )
 trials = sa.Table(
     "trials", metadata,
@@ -181,6 +183,7 @@ class JobProgress:
     elapsed_s: float
     eta_s: float | None
     updated_at: float | None
+    failure: str | None = None
 
     @property
     def active(self) -> bool:
@@ -353,7 +356,7 @@ class Store:
             )).rowcount
             if count:
                 db.execute(runs.update().where(runs.c.id == run_id)
-                           .values(status=QUEUED, cancel_requested=False, finished_at=None))
+                           .values(status=QUEUED, cancel_requested=False, finished_at=None, failure=None))
         if not count:
             raise InputError(f"Run {run_id} has no unfinished trials.", hint="Use rerun to run it again from the start.")
         return count
@@ -455,9 +458,7 @@ class Store:
         model: str | None = None, limit: int = 100,
     ) -> list[RunSummary]:
         """Newest first. `visible_to` keeps the runs that user started plus the shared ones."""
-        query = sa.select(runs).order_by(runs.c.created_at.desc()).limit(limit)
-        if visible_to is not None:
-            query = query.where(sa.or_(runs.c.started_by == visible_to, runs.c.shared.is_(True)))
+        query = _visible(sa.select(runs).order_by(runs.c.created_at.desc()).limit(limit), visible_to)
         if status:
             query = query.where(runs.c.status == status)
         if sample_sha256:
@@ -465,6 +466,11 @@ class Store:
         if model:
             query = query.where(runs.c.id.in_(sa.select(trials.c.run_id).where(trials.c.model == model)))
         return self._summaries(query)
+
+    def is_visible(self, run_id: str, visible_to: str | None) -> bool:
+        """Whether the run exists and `visible_to` may see it (theirs or shared; anyone when None)."""
+        with self.engine.connect() as db:
+            return db.execute(_visible(sa.select(runs.c.id).where(runs.c.id == run_id), visible_to)).first() is not None
 
     def run_summary(self, run_id: str) -> RunSummary:
         found = self._summaries(sa.select(runs).where(runs.c.id == run_id))
@@ -504,6 +510,23 @@ class Store:
     def _run_exists(self, run_id: str) -> bool:
         with self.engine.connect() as db:
             return db.execute(sa.select(runs.c.id).where(runs.c.id == run_id)).first() is not None
+
+
+def explain_store_failure(error: BaseException) -> str:
+    """Why a job stopped while reading or writing the store, for the person who started it."""
+    text = str(error).lower()
+    if "disk is full" in text or "no space left" in text or getattr(error, "errno", None) == errno.ENOSPC:
+        return ("The results store ran out of disk space while saving; the trials finished before that are kept. "
+                "Free space where MSD_DATA_DIR (or DATABASE_URL) points, then resume the run.")
+    return (f"The job stopped on an unexpected error ({type(error).__name__}); the trials finished before it are "
+            "kept. The details are in the worker log; resume the run to try the rest again.")
+
+
+def _visible(query, visible_to: str | None):
+    """Keep the runs `visible_to` started plus the shared ones; all runs when sign-in is off (None)."""
+    if visible_to is None:
+        return query
+    return query.where(sa.or_(runs.c.started_by == visible_to, runs.c.shared.is_(True)))
 
 
 def _no_run(run_id: str) -> InputError:
@@ -562,6 +585,7 @@ def _progress_of(row, state, total: int, finished: int, position: int | None) ->
         trial_name=state.trial_name if state else None, step=state.step if state else None,
         rows_done=(state.rows_done or 0.0) if state else 0.0, rows_total=(state.rows_total or 0) if state else 0,
         elapsed_s=max(elapsed, 0.0), eta_s=estimate_eta_s(state), updated_at=state.updated_at if state else None,
+        failure=row.failure,
     )
 
 

@@ -35,7 +35,9 @@ from core.errors import AppError
 from core.results import TrialResult, trial_from_dict, trial_to_dict
 from core.runner import TrialSpec, assemble_run, new_result, run_trial
 from core.settings import DATA_DIR, TRIAL_TIMEOUT_S, Settings, get_settings
-from core.store import CANCELLED, DONE, FAILED, INTERRUPTED, RunOptions, Store, job_devices, this_host
+from core.store import (
+    CANCELLED, DONE, FAILED, INTERRUPTED, RunOptions, Store, explain_store_failure, job_devices, this_host,
+)
 
 log = logging.getLogger(__name__)
 PROGRESS_INTERVAL_S = 0.5
@@ -424,9 +426,22 @@ class Worker:
         try:
             status = run_job(self.store, run_id, self.settings, self.stopping)
             log.info("run %s ended: %s", run_id, status)
-        except Exception:  # noqa: BLE001 - a broken job must not stop the worker
+        except Exception as error:  # noqa: BLE001 - a broken job must not stop the worker
             log.exception("job %s failed", run_id)
-            self.store.set_run_status(run_id, FAILED)
+            self.record_failure(run_id, error)
+
+    def record_failure(self, run_id: str, error: Exception) -> None:
+        """Mark the job failed with a sentence saying why; committed trials stay as they are."""
+        sentence = explain_store_failure(error)
+        try:
+            running = self.store.running_trials(host=self.host).get(run_id, [])
+            self.store.set_run_status(run_id, FAILED, failure=sentence)
+            self.store.clear_progress(run_id)
+            for position, spec in running:  # marked, so resuming the run runs them again
+                row = new_result(TrialSpec(**spec), self.settings, error=sentence)
+                self.store.save_trial(run_id, position, row, status=INTERRUPTED)
+        except Exception:  # noqa: BLE001 - the store may still be unwritable (a full disk)
+            log.exception("could not mark run %s failed", run_id)
 
     def reap(self) -> None:
         for run_id, thread in list(self.threads.items()):

@@ -10,7 +10,7 @@ from core.shortlist import (
     LabelMapRow, PlanChoices, ShortlistEntry, kind_choices, label_map_from_rows, plan_trials, suggest_label_map,
     unmapped_sample_labels,
 )
-from pages import progress, state
+from pages import progress, runs, state
 
 UNMAPPED = ""
 
@@ -111,5 +111,5 @@ else:
     plan, price_per_hour = plan_choices()
     if st.button("Run evaluation", type="primary"):
         submit(plan, price_per_hour)
-if state.current_run():
+if state.current_run() and runs.visible(state.current_run()):
     progress.live(state.current_run())

@@ -20,9 +20,14 @@ def runs_frame(runs: list[RunSummary]) -> pd.DataFrame:
 
 def actions(run: RunSummary) -> None:
     st.caption(f"Run {run.id}: {state.md(run.sample_source)}, {run.sample_rows} rows, sample sha256 {run.sample_sha256[:12]}...")
-    open_it, report, delete = st.columns(3)
+    open_it, report, share, delete = st.columns(4)
     open_it.page_link("pages/compare.py", label="Open in Compare", query_params={"run": run.id})
     report.page_link("pages/report.py", label="Download its report", query_params={"run": run.id})
+    if run.started_by is not None and run.started_by == state.user():
+        shared = share.toggle("Shared with everyone", value=run.shared, key=f"share-{run.id}")
+        if shared != run.shared:
+            state.store().set_shared(run.id, shared)
+            st.rerun()
     with delete.popover("Delete this run"):
         st.write("This deletes the run, its trials, predictions and stored sample rows. It cannot be undone.")
         if st.button("Delete for good", type="primary", key=f"delete-{run.id}"):

@@ -13,7 +13,10 @@ PAGE_FILES = {
 }
 
 
-def build():
-    """Register the pages with Streamlit; returns the page the URL asks for."""
-    return st.navigation([st.Page(path, title=title, default=path.endswith("home.py"))
-                          for path, title in PAGE_FILES.items()])
+def build(*, visible: bool = True):
+    """Register the pages with Streamlit; returns the page the URL asks for (not yet run).
+
+    Hidden before sign-in: a deep link still resolves, but nobody sees where it could lead.
+    """
+    pages = [st.Page(path, title=title, default=path.endswith("home.py")) for path, title in PAGE_FILES.items()]
+    return st.navigation(pages, position="sidebar" if visible else "hidden")

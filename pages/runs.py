@@ -13,6 +13,11 @@ def label(run: RunSummary) -> str:
     return f"{when} - {run.sample_source} ({run.sample_rows} rows), {len(run.models)} models, {run.status} [{run.id[:8]}]"
 
 
+def visible(run_id: str) -> bool:
+    """Whether the person in this session may see the run (theirs, shared, or sign-in is off)."""
+    return state.store().is_visible(run_id, state.user())
+
+
 def pick_run() -> str | None:
     """The run id to show; picking another one puts it in the URL so the link can be shared."""
     available = state.store().list_runs(visible_to=state.user())

@@ -63,13 +63,10 @@ def store() -> Store:
 
 
 def user() -> str | None:
-    """Who is signed in, when the server knows: Streamlit's OIDC sign-in, or nobody."""
-    try:
-        if st.user.is_logged_in:
-            return str(st.user.get("email") or st.user.get("name") or "") or None
-    except (AttributeError, KeyError):
-        pass
-    return None
+    """Who is signed in (core/access.py); None when sign-in is off."""
+    from pages.signin import visitor
+
+    return visitor().user
 
 
 def md(text: object) -> str:

@@ -60,3 +60,22 @@ def minilm() -> Path:
 @pytest.fixture(scope="session")
 def example_csv() -> Path:
     return EXAMPLE_SAMPLE
+
+
+@pytest.fixture(autouse=True)
+def modern_navigation(monkeypatch):
+    """Keep Streamlit out of its legacy pages-folder mode, as a running server is after its first view.
+
+    AppTest resets that class-level flag before every run, so each run after `switch_page` would
+    start the page file on its own and `state.start_page` would rerun it, dropping the click being
+    tested. The browser test covers the real first visit to a deep link.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    original = PagesManager.__init__
+
+    def init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(PagesManager, "__init__", init)

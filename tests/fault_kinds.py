@@ -6,6 +6,8 @@ The registry habit: a dummy kind is registered and runs through the same code as
 from __future__ import annotations
 
 import os
+import resource
+import signal
 import time
 
 from core.tasks import KINDS
@@ -29,6 +31,10 @@ class _SlowPredictor:
                 raise RuntimeError("this trial raises on purpose")
             if self.behaviour == "exit":
                 os._exit(3)
+            if self.behaviour == "oom":
+                exhaust_memory()
+            if self.behaviour == "killed":
+                os.kill(os.getpid(), signal.SIGKILL)  # what the kernel's out-of-memory killer does
             if self.behaviour == "gate" and index > 0 and len(texts) == len(self.sample):
                 wait_for_gate()
             time.sleep(3600 if self.behaviour == "hang" else ROW_SLEEP_S)
@@ -39,6 +45,20 @@ class _SlowPredictor:
     def finish(self, outputs) -> Predictions:
         first = self.sample.labels[0]
         return Predictions([first] * len(self.sample), [1.0] * len(self.sample))
+
+
+def exhaust_memory() -> None:
+    """Cap this process's address space a little above its use, then ask for more than the cap."""
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    in_use = int(open("/proc/self/statm").read().split()[0]) * resource.getpagesize()
+    resource.setrlimit(resource.RLIMIT_AS, (in_use + 256 * 2**20, hard))
+    hoard = []
+    try:
+        while True:
+            hoard.append(bytearray(64 * 2**20))
+    except MemoryError:
+        hoard.clear()  # leave room to report the error, as a model whose batch did not fit would
+        raise
 
 
 def wait_for_gate() -> None:
@@ -58,5 +78,5 @@ class FaultKind:
         return _SlowPredictor(sample, self.behaviour)
 
 
-for behaviour in ("sleep", "gate", "raise", "exit", "hang"):
+for behaviour in ("sleep", "gate", "raise", "exit", "hang", "oom", "killed"):
     KINDS[f"test-{behaviour}"] = FaultKind(behaviour)

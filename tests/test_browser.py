@@ -6,6 +6,7 @@ the scatter, download a report. Screenshots of every page are kept in artifacts/
 
 from __future__ import annotations
 
+import csv
 import os
 import shutil
 import signal
@@ -14,6 +15,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -23,13 +26,17 @@ from core.paths import EXAMPLE_SAMPLE, ROOT
 from core.settings import get_settings
 from core.worker import worker_alive, worker_pid
 from tests.fakehub import FakeHub, repo_from_folder
-from tests.hub_fixtures import build_catalog_folders
+from tests.hub_fixtures import build_catalog_folders, build_classifier
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = ROOT / "artifacts" / "browser"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--disable-quic"]
 RUN_TIMEOUT_MS = 240_000
+#: Markup in every place outside text reaches a page: a folder (model id), labels, a card, sample text.
+HOSTILE_ID = "<img src=x id=pwned-id onerror=alert(1)>"
+HOSTILE_LABELS = ["<img src=x id=pwned-label onerror=alert(2)>", "[click](javascript:alert(3))", "=HYPERLINK(1)"]
+HOSTILE_CARD = "# Card\n\n<script>alert(4)</script> <img src=x id=pwned-card onerror=alert(5)> [link](javascript:alert(6))\n"
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install -y chromium)")
 
@@ -53,19 +60,25 @@ def wait_for_http(url: str, timeout_s: float = 60) -> None:
 
 
 @pytest.fixture(scope="module")
+def hostile_model(tmp_path_factory) -> Path:
+    """A local model whose folder name, labels and card all carry markup and script."""
+    root = tmp_path_factory.mktemp("hostile-models")
+    return build_classifier(root / HOSTILE_ID, HOSTILE_LABELS, card=HOSTILE_CARD)
+
+
+@pytest.fixture(scope="module")
 def fake_hub(tmp_path_factory):
     folders = build_catalog_folders(tmp_path_factory.mktemp("browser-catalog"))
     with FakeHub({repo_id: repo_from_folder(folder, repo_id) for repo_id, folder in folders.items()}) as server:
         yield server
 
 
-@pytest.fixture(scope="module")
-def dashboard(fake_hub, tmp_path_factory):
-    """`streamlit run` on a free port, its Hub the fake one, its data in a temporary folder."""
-    home = tmp_path_factory.mktemp("dashboard")
+@contextmanager
+def running_dashboard(hub_url: str, home: Path, **settings: str) -> Iterator[str]:
+    """`streamlit run` on a free port, its Hub the fake one, its data in `home`; yields its URL."""
     port = free_port()
-    env = {**os.environ, "HF_ENDPOINT": fake_hub.url, "HF_HOME": str(home / "hf"), "MSD_DATA_DIR": str(home / "data"),
-           "MSD_BOOTSTRAP_RESAMPLES": "100", "MSD_LATENCY_ROWS": "4", "HF_HUB_DISABLE_TELEMETRY": "1"}
+    env = {**os.environ, "HF_ENDPOINT": hub_url, "HF_HOME": str(home / "hf"), "MSD_DATA_DIR": str(home / "data"),
+           "MSD_BOOTSTRAP_RESAMPLES": "100", "MSD_LATENCY_ROWS": "4", "HF_HUB_DISABLE_TELEMETRY": "1", **settings}
     env.pop("HF_TOKEN", None)
     command = [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
                "--server.address", "127.0.0.1", "--server.headless", "true"]
@@ -74,11 +87,18 @@ def dashboard(fake_hub, tmp_path_factory):
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for_http(f"{url}/_stcore/health")
-        yield url, home
+        yield url
     finally:
         server.terminate()
         server.wait(15)
         stop_worker(home / "data")
+
+
+@pytest.fixture(scope="module")
+def dashboard(fake_hub, hostile_model, tmp_path_factory):
+    home = tmp_path_factory.mktemp("dashboard")
+    with running_dashboard(fake_hub.url, home, MSD_MODEL_DIRS=str(hostile_model.parent)) as url:
+        yield url, home
 
 
 def stop_worker(data_dir: Path) -> None:
@@ -93,20 +113,32 @@ def stop_worker(data_dir: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def page(dashboard):
+def browser():
     from playwright.sync_api import sync_playwright
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    requests: list[str] = []
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
-        tab = context.new_page()
-        tab.on("request", lambda request: requests.append(request.url))
-        tab.set_default_timeout(60_000)
-        tab.requests = requests  # type: ignore[attr-defined]
-        yield tab
-        browser.close()
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+def new_tab(browser, **context_options):
+    """A tab in a fresh context that records every request and every dialog (none may open)."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True, **context_options)
+    tab = context.new_page()
+    tab.set_default_timeout(60_000)
+    tab.requests, tab.dialogs = [], []  # type: ignore[attr-defined]
+    tab.on("request", lambda request: tab.requests.append(request.url))
+    tab.on("dialog", lambda dialog: (tab.dialogs.append(dialog.message), dialog.dismiss()))
+    return tab
+
+
+@pytest.fixture
+def page(browser):
+    tab = new_tab(browser)
+    yield tab
+    tab.context.close()
 
 
 def open_page(tab, title: str, heading: str) -> None:
@@ -180,3 +212,74 @@ def test_search_shortlist_upload_run_compare_and_download(page, dashboard, tmp_p
     shot(page, "7-history")
     outside = [u for u in page.requests if not u.startswith(("http://127.0.0.1", "data:", "blob:"))]
     assert not outside, f"the browser asked for {outside[:3]}"
+
+
+def assert_inert(tab) -> None:
+    """No dialog opened, no injected element exists, no javascript: link is clickable."""
+    assert tab.dialogs == [], f"a script ran: {tab.dialogs}"
+    injected = tab.evaluate("document.querySelectorAll('[id^=pwned], a[href^=\"javascript:\"]').length")
+    assert injected == 0
+
+
+def hostile_csv(path: Path) -> Path:
+    rows = [(f"<script>alert(7)</script> the app crash {i}" if i % 2 else f"please add an option {i}", label)
+            for i, label in enumerate(HOSTILE_LABELS * 8)]
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "label"])
+        writer.writerows(rows)
+    return path
+
+
+def test_markup_in_ids_labels_cards_and_texts_stays_inert_on_every_page(page, dashboard, hostile_model, tmp_path):
+    base, _ = dashboard
+    page.goto(f"{base}/discover")
+    page.get_by_role("button", name="Search").click()
+    page.get_by_text("Select rows to add them").wait_for()
+    page.get_by_text("Model details: files, download size, labels, card, checklist").click()
+    page.locator("[data-testid='stSelectbox']", has_text="Model").last.click()
+    page.get_by_role("option", name=HOSTILE_ID).click()
+    page.get_by_role("button", name="Show details").click()
+    page.get_by_text("<script>alert(4)</script>", exact=False).first.wait_for()  # the card, shown as text
+    assert_inert(page)
+    page.get_by_label("Add any Hub id or model folder on this server").fill(str(hostile_model))
+    page.get_by_role("button", name="Add to shortlist").click()
+    page.get_by_text(f"Added {HOSTILE_ID}.").wait_for()
+    assert_inert(page)
+
+    open_page(page, "Sample", "Labeled sample")
+    page.locator("input[type='file']").set_input_files(str(hostile_csv(tmp_path / "hostile.csv")))
+    page.get_by_role("button", name="Use this sample").click()
+    page.get_by_text("Using 24 rows with 3 labels").wait_for()
+    assert_inert(page)
+
+    open_page(page, "Evaluate", "Evaluate")
+    page.get_by_role("button", name="Run evaluation").click()
+    page.get_by_role("link", name="See the results in Compare").wait_for(timeout=RUN_TIMEOUT_MS)
+    page.get_by_role("link", name="See the results in Compare").click()
+    page.get_by_text("Leaderboard").wait_for()
+    page.locator(".js-plotly-plot").first.wait_for()
+    page.wait_for_timeout(1500)
+    assert HOSTILE_LABELS[0] in page.inner_text("body")  # shown, as text
+    assert_inert(page)
+    shot(page, "8-compare-hostile")
+    for title, heading in (("Report", "Report"), ("History", "History")):
+        open_page(page, title, heading)
+        assert_inert(page)
+
+
+def test_with_proxy_sign_in_nothing_shows_or_asks_the_hub_without_the_header(browser, fake_hub, tmp_path):
+    with running_dashboard(fake_hub.url, tmp_path, MSD_SIGN_IN="proxy") as url:
+        asked = len(fake_hub.requests)
+        stranger = new_tab(browser)
+        stranger.goto(f"{url}/discover")
+        stranger.get_by_role("heading", name="Sign in", level=1).wait_for()
+        assert "company sign-in" in stranger.inner_text("body")
+        assert stranger.locator("[data-testid='stSidebarNav']").count() == 0
+        assert len(fake_hub.requests) == asked  # no Hub call before sign-in
+        stranger.context.close()
+        alice = new_tab(browser, extra_http_headers={"X-Forwarded-User": "alice"})
+        alice.goto(f"{url}/discover")
+        alice.get_by_role("heading", name="Discover models", level=1).wait_for()
+        alice.get_by_text("Hub: mirror").wait_for()
+        alice.context.close()

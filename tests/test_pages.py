@@ -7,6 +7,7 @@ through a real worker process and a real SQLite store in a temporary data folder
 from __future__ import annotations
 
 import os
+import re
 import signal
 import time
 
@@ -59,31 +60,32 @@ def env(fake_hub, monkeypatch, tmp_path):
     assert not refused, f"a page tried to reach {refused}"
 
 
-@pytest.fixture(autouse=True)
-def modern_navigation(monkeypatch):
-    """Keep Streamlit out of its legacy pages-folder mode, as a running server is after its first view.
-
-    AppTest resets that class-level flag before every run, so each run after `switch_page` would
-    start the page file on its own and `state.start_page` would rerun it, dropping the click being
-    tested. The browser test covers the real first visit to a deep link.
-    """
-    from streamlit.runtime.pages_manager import PagesManager
-
-    original = PagesManager.__init__
-
-    def init(self, *args, **kwargs):
-        original(self, *args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-    monkeypatch.setattr(PagesManager, "__init__", init)
-
-
 def app_on(page: str) -> AppTest:
     app = AppTest.from_file(APP, default_timeout=60).run()
     if page != "home":
         app.switch_page(f"pages/{page}.py").run()
-    assert not app.exception, app.exception
+    assert_no_failure(app)
     return app
+
+
+def assert_no_failure(app: AppTest) -> None:
+    """Neither an exception nor the error-id sentence that replaces one in the browser."""
+    assert not app.exception, app.exception
+    assert not [e.value for e in app.error if "error id" in e.value]
+
+
+def test_a_page_that_fails_shows_an_error_id_not_the_details(env, monkeypatch, caplog):
+    def broken(*args, **kwargs):
+        raise RuntimeError("details for the log only: /srv/secret/path")
+
+    monkeypatch.setattr("core.dataset.load_csv", broken)  # the Home page reads the shipped sample
+    app = AppTest.from_file(APP, default_timeout=60).run()
+    shown = " ".join(e.value for e in app.error)
+    error_id = re.search(r"error id ([0-9a-f]{8})", shown).group(1)
+    assert "Something went wrong in the Home page" in shown and "/srv/secret" not in shown
+    assert not app.exception
+    assert f"Home page failed (error id {error_id})" in caplog.text and "/srv/secret/path" in caplog.text
+    assert [m.value for m in app.sidebar.markdown] == ["**Hub: mirror**"]  # the rest of the app still works
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -174,7 +176,7 @@ def test_sample_upload_picks_columns_and_shows_the_distribution(env):
     metrics = {m.label: m.value for m in app.metric}
     assert metrics["Rows"] == str(len(expected)) and metrics["Labels"] == str(len(expected.label_set))
     assert app.session_state["sample"].sha256 == expected.sha256
-    assert not app.exception
+    assert_no_failure(app)
 
 
 def test_a_bad_upload_says_what_is_wrong_and_keeps_the_previous_sample(env):
@@ -242,7 +244,7 @@ def test_edit_label_map_submit_then_compare_report_and_history(env, worker_stopp
     expected_accuracy = accuracy_score(sample.single_labels, predicted)
 
     app.switch_page("pages/compare.py").run()
-    assert not app.exception, app.exception
+    assert_no_failure(app)
     board = app.dataframe[0].value.set_index("trial")
     assert board["accuracy"].max() == pytest.approx(max(t.metrics.accuracy for t in stored.results if t.ok))
     model_row = board.loc[[name for name in board.index if not name.startswith("baseline")][0]]
@@ -250,7 +252,7 @@ def test_edit_label_map_submit_then_compare_report_and_history(env, worker_stopp
     assert {"baseline-majority", "baseline-tfidf"} <= set(board.index)
 
     app.switch_page("pages/report.py").run()
-    assert not app.exception, app.exception
+    assert_no_failure(app)
     labels = [b.label for b in app.get("download_button")]
     assert "HTML (interactive, offline)" in labels and "JSON (full results)" in labels
 

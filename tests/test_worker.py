@@ -24,7 +24,7 @@ from core.results import run_to_dict, validate
 from core.runner import TrialSpec, plan, run_plan
 from core.settings import get_settings
 from core.store import RunOptions, Store, StoreError
-from core.worker import ensure_worker, startable_jobs, submit, worker_alive, worker_pid
+from core.worker import Worker, ensure_worker, startable_jobs, submit, worker_alive, worker_pid
 
 ROOT = Path(__file__).resolve().parent.parent
 WAIT_S = 180  # generous: the machine is shared and a worker imports torch before it starts
@@ -286,7 +286,7 @@ def run_in_threads(function, count: int) -> list:
 
 def test_raising_exiting_and_hanging_trials_become_error_rows(store, tmp_path, synthetic_csv, monkeypatch):
     monkeypatch.setenv("MSD_TRIAL_TIMEOUT_S", "10")
-    specs = [TrialSpec(kind=f"test-{b}", dtype="n/a") for b in ("raise", "exit", "hang")]
+    specs = [TrialSpec(kind=f"test-{b}", dtype="n/a") for b in ("raise", "exit", "hang", "oom", "killed")]
     specs.append(TrialSpec(kind="baseline-majority", dtype="n/a"))
     run_id = submit(store, load_csv(synthetic_csv), specs)
     with worker_running(tmp_path / "worker.log"):
@@ -295,7 +295,9 @@ def test_raising_exiting_and_hanging_trials_become_error_rows(store, tmp_path, s
     assert results[0].error == "Unexpected error (RuntimeError): this trial raises on purpose"
     assert results[1].error == "The process running this trial exited unexpectedly with code 3."
     assert results[2].error == "The trial took longer than 10 s and was stopped (setting MSD_TRIAL_TIMEOUT_S)."
-    assert results[3].ok and [r.status for r in results] == ["error", "error", "error", "ok"]
+    assert results[3].error.startswith("Ran out of memory on cpu.")
+    assert results[4].error == "The process running this trial was killed by SIGKILL (the system may have run out of memory)."
+    assert results[5].ok and [r.status for r in results] == ["error"] * 5 + ["ok"]
     assert store.job_progress(run_id).status == "done"
     assert results[2].settings["batch_size"] == 32 and results[2].settings["latency_rows"] == 4
 
@@ -383,3 +385,30 @@ def test_schema_compiles_for_postgresql():
     ddl = "\n".join(statements)
     assert "version INTEGER NOT NULL" in ddl and ddl.count("ON DELETE CASCADE") == 4
     assert "CREATE TABLE runs" in ddl and "CREATE TABLE predictions" in ddl
+
+
+def test_a_full_disk_while_saving_keeps_what_was_committed(store, synthetic_csv, monkeypatch):
+    specs = [TrialSpec(kind="baseline-majority", dtype="n/a"), TrialSpec(kind="baseline-tfidf", dtype="n/a")]
+    run_id = submit(store, load_csv(synthetic_csv), specs)
+    real_save, failures = store.save_trial, []
+
+    def save_until_the_disk_fills(run, position, result, **kwargs):
+        if position == 1 and not failures:  # SQLite's own words when a write finds no room
+            failures.append(position)
+            raise sa.exc.OperationalError("INSERT INTO predictions ...", {}, sqlite3.OperationalError("database or disk is full"))
+        real_save(run, position, result, **kwargs)
+
+    monkeypatch.setattr(store, "save_trial", save_until_the_disk_fills)
+    worker = Worker(store, get_settings())
+    assert store.claim(run_id, host=worker.host)
+    worker._run_job(run_id)
+
+    progress = store.job_progress(run_id)
+    assert progress.status == "failed"
+    assert progress.failure.startswith("The results store ran out of disk space while saving")
+    assert "MSD_DATA_DIR" in progress.failure
+    first, second = store.load_run(run_id).results
+    assert first.ok and len(first.predictions) == len(load_csv(synthetic_csv))  # committed before: intact
+    assert second.error == progress.failure  # marked, so `runs resume` runs it again
+    with sqlite3.connect(get_settings().data_dir / "runs.sqlite") as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)

@@ -1,0 +1,127 @@
+"""Sign-in, who sees which run, and two sessions that never see each other's work."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core import hub, hub_status
+from core import settings as names
+from core.access import MAX_USER_CHARS, identify
+from core.dataset import load_csv
+from core.errors import InputError
+from core.paths import EXAMPLE_SAMPLE, ROOT
+from core.runner import plan
+from core.settings import get_settings
+from core.store import Store
+from tests.fakehub import FakeHub, repo_from_folder
+from tests.hub_fixtures import build_classifier, guard_network
+
+APP = str(ROOT / "streamlit_app.py")
+
+
+def settings_with(monkeypatch, **values):
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    return get_settings()
+
+
+# -- who is this ------------------------------------------------------------------------------------
+
+
+def test_without_sign_in_everyone_is_anonymous_and_let_in(monkeypatch):
+    monkeypatch.delenv(names.SIGN_IN, raising=False)
+    who = identify(get_settings(), headers={"X-Forwarded-User": "mallory"}, oidc_user=None)
+    assert (who.user, who.signed_in) == (None, True)  # a header means nothing unless proxy mode is on
+
+
+def test_proxy_mode_trusts_only_its_header(monkeypatch):
+    settings = settings_with(monkeypatch, **{names.SIGN_IN: "proxy", names.USER_HEADER: "X-Auth-User"})
+    assert identify(settings, headers={"x-auth-user": " alice "}, oidc_user=None).user == "alice"
+    missing = identify(settings, headers={"X-Forwarded-User": "alice"}, oidc_user="alice")
+    assert (missing.user, missing.signed_in) == (None, False) and "company sign-in" in missing.sentence
+    for bad in ("a" * (MAX_USER_CHARS + 1), "alice\nbob"):
+        assert not identify(settings, headers={"X-Auth-User": bad}, oidc_user=None).signed_in
+
+
+def test_oidc_mode_uses_streamlits_sign_in(monkeypatch):
+    settings = settings_with(monkeypatch, **{names.SIGN_IN: "oidc"})
+    assert identify(settings, headers={"X-Forwarded-User": "mallory"}, oidc_user=None).signed_in is False
+    assert identify(settings, headers={}, oidc_user="alice@example.com").user == "alice@example.com"
+
+
+def test_an_unknown_mode_is_refused_with_the_valid_ones(monkeypatch):
+    with pytest.raises(InputError, match="MSD_SIGN_IN='ldap' is not a sign-in mode.*proxy.*oidc"):
+        identify(settings_with(monkeypatch, **{names.SIGN_IN: "ldap"}), headers={}, oidc_user=None)
+
+
+# -- the dashboard under sign-in --------------------------------------------------------------------
+
+
+@pytest.fixture
+def hub_and_store(tmp_path, monkeypatch):
+    refused = guard_network(monkeypatch)
+    folder = build_classifier(tmp_path / "classifier")
+    with FakeHub({"acme/ticket-classifier": repo_from_folder(folder, "acme/ticket-classifier")}) as server:
+        monkeypatch.setenv("HF_ENDPOINT", server.url)
+        monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+        monkeypatch.setenv(names.DATA_DIR, str(tmp_path / "data"))
+        monkeypatch.delenv("DATABASE_URL", raising=False)
+        hub.clear_search_cache()
+        hub_status.forget()
+        yield server, Store(settings=get_settings())
+    hub_status.forget()
+    assert not refused
+
+
+def signed_in_app(user: dict) -> AppTest:
+    app = AppTest.from_file(APP, default_timeout=60)
+    app.user = user
+    return app.run()
+
+
+def test_nothing_renders_and_the_hub_is_not_asked_before_sign_in(hub_and_store, monkeypatch):
+    server, _ = hub_and_store
+    monkeypatch.setenv(names.SIGN_IN, "oidc")
+    app = signed_in_app({"is_logged_in": False})
+    assert [t.value for t in app.title] == ["Sign in"]
+    assert [b.label for b in app.button] == ["Sign in"]
+    assert not app.dataframe and not app.sidebar.markdown
+    assert server.requests == []
+
+
+def test_a_user_sees_their_own_runs_and_shared_ones(hub_and_store, monkeypatch):
+    server, store = hub_and_store
+    monkeypatch.setenv(names.SIGN_IN, "oidc")
+    sample = load_csv(EXAMPLE_SAMPLE)
+    specs = [vars(spec) for spec in plan([], baselines=True)]
+    mine = store.create_run(sample, specs, started_by="alice@example.com")
+    private = store.create_run(sample, specs, started_by="bob@example.com")
+    shared = store.create_run(sample, specs, started_by="bob@example.com", shared=True)
+    app = signed_in_app({"is_logged_in": True, "email": "alice@example.com"})
+    assert app.title[0].value == "Model selection dashboard"
+    app.switch_page("pages/history.py").run()
+    shown = set(app.dataframe[0].value["run"])
+    assert shown == {mine[:8], shared[:8]} and private[:8] not in shown
+    assert store.is_visible(shared, "alice@example.com") and not store.is_visible(private, "alice@example.com")
+    assert store.is_visible(private, None)  # with sign-in off, one team sees everything
+
+
+def test_two_sessions_never_see_each_others_sample_or_shortlist(hub_and_store, tmp_path):
+    first = AppTest.from_file(APP, default_timeout=60).run()
+    first.switch_page("pages/sample.py").run()
+    first.file_uploader[0].upload("tickets.csv", EXAMPLE_SAMPLE.read_bytes(), "text/csv")
+    first.run()
+    next(b for b in first.button if b.label == "Use this sample").click()
+    first.run()
+    first.switch_page("pages/discover.py").run()
+    next(t for t in first.text_input if t.label.startswith("Add any Hub id")).set_value(
+        str(build_classifier(tmp_path / "mine")))
+    next(b for b in first.button if b.label == "Add to shortlist").click()
+    first.run()
+    assert len(first.session_state["shortlist"].entries) == 1 and "sample" in first.session_state
+
+    second = AppTest.from_file(APP, default_timeout=60).run()
+    second.switch_page("pages/evaluate.py").run()
+    assert "sample" not in second.session_state
+    assert second.info[0].value.startswith("Add models on the Discover page and a labeled sample")
