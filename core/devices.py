@@ -70,7 +70,10 @@ def check_dtype(dtype: str, device: torch.device) -> None:
 def place_model(model: torch.nn.Module, device: torch.device, dtype: str) -> torch.nn.Module:
     """Move to the device in the dtype; int8 is dynamic quantization of the linear layers."""
     if dtype == "int8":
-        return torch.ao.quantization.quantize_dynamic(model.float(), {torch.nn.Linear}, dtype=torch.qint8).eval()
+        # Per-channel weight scales: on a fine-tuned MiniLM head, 98.7% of predictions agree with
+        # float32 against 94.7% with one scale per tensor, at the same speed (bench/, BENCHMARKS.md).
+        qconfig = torch.ao.quantization.per_channel_dynamic_qconfig
+        return torch.ao.quantization.quantize_dynamic(model.float(), {torch.nn.Linear: qconfig}, dtype=torch.qint8).eval()
     return model.to(device=device, dtype=DTYPES[dtype]).eval()
 
 

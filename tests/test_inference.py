@@ -1,5 +1,7 @@
 """Batching helpers: length ordering, dynamic padding, truncation counts."""
 
+import itertools
+
 import numpy as np
 import torch
 
@@ -15,6 +17,41 @@ def test_batches_cover_every_row_once_longest_first():
     assert sorted(flat.tolist()) == list(range(7))
     assert [lengths[b].max() for b in batches] == sorted([lengths[b].max() for b in batches], reverse=True)
     assert lengths[batches[0]].tolist() == [9, 7, 7]
+
+
+def plan_cost(lengths: np.ndarray, batches: list[np.ndarray], batch_cost: int) -> int:
+    return sum(len(b) * int(lengths[b].max()) + batch_cost for b in batches)
+
+
+def cheapest_by_brute_force(lengths: np.ndarray, batch_size: int, batch_cost: int, max_tokens: int) -> int:
+    """Every way to cut the longest-first order into runs, kept when each run fits both caps."""
+    ordered = sorted(lengths.tolist(), reverse=True)
+    best = None
+    for mask in itertools.product([False, True], repeat=len(ordered) - 1):
+        bounds = [0] + [i + 1 for i, cut in enumerate(mask) if cut] + [len(ordered)]
+        runs = [ordered[a:b] for a, b in zip(bounds, bounds[1:])]
+        if all(len(r) <= batch_size and (len(r) * r[0] <= max_tokens or len(r) == 1) for r in runs):
+            cost = sum(len(r) * r[0] + batch_cost for r in runs)
+            best = cost if best is None else min(best, cost)
+    return best
+
+
+def test_the_batch_plan_is_the_cheapest_cut_under_both_caps():
+    rng = np.random.default_rng(0)
+    for _ in range(60):
+        lengths = rng.integers(1, 60, size=rng.integers(2, 9))
+        batches = plan_batches(lengths, 3, batch_cost_tokens=20, max_batch_tokens=90)
+        assert sorted(np.concatenate(batches).tolist()) == list(range(len(lengths)))
+        assert all(len(b) <= 3 and (len(b) * lengths[b].max() <= 90 or len(b) == 1) for b in batches)
+        assert plan_cost(lengths, batches, 20) == cheapest_by_brute_force(lengths, 3, 20, 90)
+
+
+def test_long_rows_share_batches_only_up_to_the_token_cap():
+    lengths = np.array([512] * 100 + [40] * 100)
+    batches = plan_batches(lengths, 32, batch_cost_tokens=96, max_batch_tokens=4096)
+    assert max(len(b) * lengths[b].max() for b in batches) <= 4096
+    assert {len(b) for b in batches if lengths[b].max() == 512} == {8, 4}  # 12 x 8 rows, then 4
+    assert max(len(b) for b in batches) == 32  # short rows still fill whole batches
 
 
 def test_collate_pads_to_the_longest_row_on_either_side():
