@@ -37,6 +37,11 @@ def _rows(batch_encoding, keys: Sequence[str]) -> list[dict[str, np.ndarray]]:
     return [{key: np.asarray(value, dtype=np.int32) for key, value in zip(keys, values)} for values in zip(*columns)]
 
 
+#: Rows tokenized at once. The tokenizer's own output takes ~20 kB a row until it is packed
+#: into int32 arrays, so chunks keep that transient flat however many rows the sample has.
+ENCODE_CHUNK_ROWS = 1024
+
+
 def encode(
     tokenizer, texts: Sequence[str], pairs: Sequence[str] | None = None, *, max_length: int, truncation: str = "longest_first"
 ) -> Encoded:
@@ -45,7 +50,11 @@ def encode(
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # the "longer than the maximum" warning is expected: we count instead
     try:
-        full = _rows(tokenizer(list(texts), list(pairs) if pairs is not None else None, truncation=False), keys)
+        full = []
+        for start in range(0, len(texts), ENCODE_CHUNK_ROWS):
+            chunk = slice(start, start + ENCODE_CHUNK_ROWS)
+            second = list(pairs[chunk]) if pairs is not None else None
+            full += _rows(tokenizer(list(texts[chunk]), second, truncation=False), keys)
     finally:
         hf_logging.set_verbosity(verbosity)
     long_rows = [i for i, f in enumerate(full) if len(f["input_ids"]) > max_length]

@@ -25,7 +25,7 @@ from core.results import DatasetSummary, LatencyStats, RowPrediction, RunResult,
 from core.settings import Settings, get_settings
 from core.tasks import AUTO, BASELINE_KINDS, get_kind, pick_kind
 from core.tasks.base import DEFAULT_TEMPLATE, Predictor, TaskOptions
-from core.timing import Latency, PeakMemory, Stopwatch
+from core.timing import Latency, PeakMemory, Stopwatch, release_freed_buffers_promptly
 
 log = logging.getLogger(__name__)
 NO_DTYPE = "n/a"
@@ -140,6 +140,7 @@ def assemble_run(sample: LabeledSample, results: list[TrialResult], *, command: 
 def run_trial(spec: TrialSpec, sample: LabeledSample, *, settings: Settings | None = None, progress=None) -> TrialResult:
     """Run one trial; every failure becomes an error row that says what happened."""
     settings = settings or get_settings()
+    release_freed_buffers_promptly()
     result = new_result(spec, settings)
     loaded = None
     try:

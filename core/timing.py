@@ -54,6 +54,27 @@ class Stopwatch:
         self.elapsed_s = time.perf_counter() - self._started
 
 
+#: glibc's M_MMAP_THRESHOLD parameter number, and the threshold we fix it at (its default start).
+M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES = -3, 128 * 1024
+
+
+def release_freed_buffers_promptly() -> bool:
+    """Have glibc give large freed buffers back to the system at once.
+
+    By default glibc raises its mmap threshold each time a large buffer is freed, after which
+    buffers of that size come from the heap and stay resident when freed. Batches of many
+    shapes then ratchet resident memory up with the number of rows (measured: a 5,000-row
+    MiniLM trial needed 471 MB instead of 307 MB). Fixing the threshold stops that. Returns
+    False where the C library is not glibc.
+    """
+    try:
+        import ctypes
+
+        return bool(ctypes.CDLL("libc.so.6").mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES))
+    except (OSError, AttributeError):
+        return False
+
+
 def current_rss_mb() -> float:
     """Resident memory of this process now (Linux /proc), else the lifetime peak."""
     try:

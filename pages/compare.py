@@ -22,7 +22,7 @@ def recommendation(comparison: Comparison) -> None:
     for sentence in comparison.recommendation.sentences:
         st.markdown(f"- {state.md(sentence)}")
     for note in comparison.notes + comparison.run.warnings:
-        st.info(note)
+        st.info(state.md(note))
 
 
 def leaderboard(comparison: Comparison) -> None:

@@ -48,12 +48,12 @@ def run_search(query: dict) -> None:
     try:
         st.session_state["search_result"] = hub.search(query.pop("task"), **query)
     except AppError as error:
-        st.error(error.sentence)
+        st.error(state.md(error.sentence))
 
 
 def show_origin(result: hub.SearchResult) -> None:
     if result.notice:
-        st.warning(result.notice)
+        st.warning(state.md(result.notice))
     elif result.hub_reached:
         where = "a Hub mirror" if hub_status().state == MIRROR else "the Hugging Face Hub"
         local = sum(c.is_local for c in result.candidates)
@@ -98,7 +98,7 @@ def model_details(candidates: list[hub.ModelCandidate]) -> None:
         try:
             details = hub.model_details(candidate)
         except AppError as error:
-            st.error(error.sentence)
+            st.error(state.md(error.sentence))
             return
         show_details(details)
 
@@ -125,12 +125,13 @@ def add_by_hand() -> None:
     try:
         candidate, note = resolve_source(source)
     except AppError as error:
-        st.error(error.sentence)
+        st.error(state.md(error.sentence))
         return
     if note:
-        st.warning(note)
+        st.warning(state.md(note))
     added = state.shortlist().add(candidate)
-    st.success(f"Added {candidate.id}." if added else f"{candidate.id} is already on the shortlist.")
+    name = state.md(candidate.id)
+    st.success(f"Added {name}." if added else f"{name} is already on the shortlist.")
 
 
 def shortlist_panel() -> None:

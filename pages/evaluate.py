@@ -89,7 +89,7 @@ def submit(choices: PlanChoices, prices: dict[str, float]) -> None:
         specs = plan_trials(state.shortlist().entries, choices)
         run_id = worker.submit(state.store(), sample, specs, started_by=state.user(), price_per_hour=prices)
     except AppError as error:
-        st.error(error.sentence)
+        st.error(state.md(error.sentence))
         return
     worker.ensure_worker()
     state.show_run(run_id)

@@ -32,4 +32,4 @@ st.code(
     "--model demo_models/ticket-classifier --model demo_models/ticket-nli --out results.json",
     language="bash",
 )
-st.caption("The pages for discovering, evaluating and comparing models arrive with the dashboard.")
+st.page_link("pages/discover.py", label="Start: discover candidate models")

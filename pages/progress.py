@@ -32,7 +32,7 @@ def live(run_id: str) -> None:
 
 def show(job: JobProgress) -> None:
     if job.failure:
-        st.error(job.failure)
+        st.error(state.md(job.failure))
     if job.status == QUEUED:
         st.info(f"Queued: position {job.queue_position} in the queue." if job.queue_position else "Queued.")
         return

@@ -10,7 +10,7 @@ from pages import state
 
 def label(run: RunSummary) -> str:
     when = datetime.fromtimestamp(run.created_at).strftime("%Y-%m-%d %H:%M")
-    return f"{when} - {run.sample_source} ({run.sample_rows} rows), {len(run.models)} models, {run.status} [{run.id[:8]}]"
+    return f"{when} - {run.sample_source} ({run.sample_rows} rows), {run.trials_total} trials, {run.status} [{run.id[:8]}]"
 
 
 def visible(run_id: str) -> bool:

@@ -26,7 +26,7 @@ def column_form(name: str, raw: bytes) -> None:
     try:
         preview = preview_csv(raw)
     except AppError as error:
-        st.error(error.sentence)
+        st.error(state.md(error.sentence))
         return
     st.caption(f"Preview of {state.md(name)} (first {len(preview.head)} rows, read as {preview.encoding}).")
     st.dataframe(preview.head, hide_index=True)
@@ -57,7 +57,7 @@ def load(name: str, raw: bytes, chosen: dict) -> None:
     try:
         loaded = load_csv(raw, source_name=name, **chosen)
     except AppError as error:
-        st.error(error.sentence)  # the sample loaded before, if any, stays as it was
+        st.error(state.md(error.sentence))  # the sample loaded before, if any, stays as it was
         return
     state.set_sample(loaded, raw=raw, name=name)
     st.success(f"Using {len(loaded)} rows with {len(loaded.label_set)} labels from {state.md(name)}.")
@@ -75,7 +75,7 @@ def summary(sample: LabeledSample) -> None:
                f" {'multi-label' if sample.multi_label else 'one label per row'}.")
     st.plotly_chart(charts.label_distribution_chart(sample.label_counts), key="label_distribution")
     for warning in sample.warnings + balance_warnings(sample):
-        st.warning(warning)
+        st.warning(state.md(warning))
     length_warnings(sample)
 
 

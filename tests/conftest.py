@@ -1,6 +1,7 @@
 """Shared fixtures: tiny models built once per session, the shipped sample, a clean HF cache."""
 
 import os
+import sys
 import tempfile
 
 # huggingface_hub reads these at import time: set them before anything imports it.
@@ -79,3 +80,13 @@ def modern_navigation(monkeypatch):
         PagesManager.uses_pages_directory = False
 
     monkeypatch.setattr(PagesManager, "__init__", init)
+
+
+@pytest.fixture(autouse=True)
+def main_module_restored():
+    """Put pytest's `__main__` back after a test: Streamlit's script runner (AppTest) installs the
+    page script as `sys.modules["__main__"]` and leaves it there, and a trial child started later
+    by forkserver would then re-run `streamlit_app.py` as its main module and die before the trial."""
+    main = sys.modules["__main__"]
+    yield
+    sys.modules["__main__"] = main

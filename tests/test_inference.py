@@ -1,12 +1,14 @@
 """Batching helpers: length ordering, dynamic padding, truncation counts."""
 
 import itertools
+import platform
 
 import numpy as np
 import torch
 
+from core import inference
 from core.inference import collate, encode, plan_batches
-from core.timing import Latency
+from core.timing import Latency, release_freed_buffers_promptly
 from tests import tiny_models
 
 
@@ -52,6 +54,21 @@ def test_long_rows_share_batches_only_up_to_the_token_cap():
     assert max(len(b) * lengths[b].max() for b in batches) <= 4096
     assert {len(b) for b in batches if lengths[b].max() == 512} == {8, 4}  # 12 x 8 rows, then 4
     assert max(len(b) for b in batches) == 32  # short rows still fill whole batches
+
+
+def test_encoding_in_chunks_gives_the_tokenizers_own_ids(monkeypatch):
+    tokenizer = tiny_models.build_tokenizer(tiny_models.corpus())
+    texts = [" ".join(["the app crash"] * n) for n in range(1, 12)]
+    monkeypatch.setattr(inference, "ENCODE_CHUNK_ROWS", 3)
+    encoded = inference.encode(tokenizer, texts, max_length=20)
+    whole = tokenizer(texts, truncation=True, max_length=20)
+    assert [f["input_ids"].tolist() for f in encoded.features] == whole["input_ids"]
+    assert encoded.features[0]["input_ids"].dtype == np.int32
+    assert encoded.truncated_rows == sum(len(ids) > 20 for ids in tokenizer(texts)["input_ids"])
+
+
+def test_freed_buffers_are_released_promptly_on_glibc():
+    assert release_freed_buffers_promptly() is (platform.libc_ver()[0] == "glibc")
 
 
 def test_collate_pads_to_the_longest_row_on_either_side():
