@@ -53,31 +53,21 @@ def labelled(config, labels: list[str]):
     return config
 
 
-def build_distilbert(folder: Path, labels: list[str], *, seed: int = 0, **config_overrides) -> Path:
-    """A DistilBERT classifier with random weights (default config = DistilBERT-base)."""
-    from transformers import DistilBertConfig, DistilBertForSequenceClassification
+def build_random_classifier(folder: Path, labels: list[str], *, distilbert: bool, seed: int = 0, **config_overrides) -> Path:
+    """A classifier with random weights: DistilBERT (default config = DistilBERT-base) or BERT
+    (a second architecture for the multi-model run)."""
+    from transformers import BertConfig, BertForSequenceClassification, DistilBertConfig, DistilBertForSequenceClassification
 
     if (folder / "config.json").is_file():
         return folder
+    config_class, model_class = (
+        (DistilBertConfig, DistilBertForSequenceClassification) if distilbert else (BertConfig, BertForSequenceClassification)
+    )
     torch.manual_seed(seed)
-    config = labelled(DistilBertConfig(**config_overrides), labels)
+    config = labelled(config_class(**config_overrides), labels)
     folder.mkdir(parents=True, exist_ok=True)
-    DistilBertForSequenceClassification(config).eval().save_pretrained(folder, safe_serialization=True)
-    save_tokenizer(folder, minilm_path(), distilbert=True)
-    return folder
-
-
-def build_bert(folder: Path, labels: list[str], *, seed: int = 0, **config_overrides) -> Path:
-    """A BERT classifier with random weights (a second architecture for the multi-model run)."""
-    from transformers import BertConfig, BertForSequenceClassification
-
-    if (folder / "config.json").is_file():
-        return folder
-    torch.manual_seed(seed)
-    config = labelled(BertConfig(**config_overrides), labels)
-    folder.mkdir(parents=True, exist_ok=True)
-    BertForSequenceClassification(config).eval().save_pretrained(folder, safe_serialization=True)
-    save_tokenizer(folder, minilm_path(), distilbert=False)
+    model_class(config).eval().save_pretrained(folder, safe_serialization=True)
+    save_tokenizer(folder, minilm_path(), distilbert=distilbert)
     return folder
 
 
@@ -116,17 +106,21 @@ def build_models(root: Path, texts: list[str], labels: list[str], label_set: lis
     )
     size = "tiny" if tiny else "base"
     models = {
-        "distilbert": BenchModel(f"DistilBERT-{size} (random)", build_distilbert(root / "distilbert-cls", label_set, **small), "text-classification"),
+        "distilbert": BenchModel(
+            f"DistilBERT-{size} (random)",
+            build_random_classifier(root / "distilbert-cls", label_set, distilbert=True, **small), "text-classification",
+        ),
         "nli": BenchModel(
-            f"DistilBERT-{size} NLI (random)", build_distilbert(root / "distilbert-nli", NLI_LABELS, seed=1, **small), "zero-shot-classification"
+            f"DistilBERT-{size} NLI (random)", build_random_classifier(root / "distilbert-nli", NLI_LABELS, distilbert=True, seed=1, **small), "zero-shot-classification"
         ),
         "bert_small": BenchModel(
             "BERT-tiny 2x32 (random)" if tiny else "BERT-small 4x512 (random)",
-            build_bert(root / "bert-small-cls", label_set, seed=2, **bert_small), "text-classification",
+            build_random_classifier(root / "bert-small-cls", label_set, distilbert=False, seed=2, **bert_small), "text-classification",
         ),
     }
     if tiny:
-        models["minilm"] = BenchModel("BERT-tiny (random)", build_bert(root / "bert-tiny-cls", label_set, seed=3, **bert_small), "text-classification")
+        tiny_bert = build_random_classifier(root / "bert-tiny-cls", label_set, distilbert=False, seed=3, **bert_small)
+        models["minilm"] = BenchModel("BERT-tiny (random)", tiny_bert, "text-classification")
         models["encoder"] = BenchModel("BERT-tiny encoder (random)", models["minilm"].path, "embedding-probe")
     else:
         models["minilm"] = BenchModel(

@@ -50,8 +50,6 @@ T = TypeVar("T")
 
 #: Hub pipeline tags we search by.
 TASKS = ("text-classification", "zero-shot-classification", "feature-extraction", "sentence-similarity")
-#: Evaluation kinds the engine supports.
-KINDS = ("text-classification", "zero-shot-classification", "embedding-probe")
 #: Our sort names -> huggingface_hub's `sort=` values (always descending on the Hub).
 SORTS = {
     "downloads": "downloads",
@@ -65,10 +63,8 @@ EXPAND = [
     "author", "downloads", "downloadsAllTime", "likes", "trendingScore", "lastModified", "createdAt",
     "pipeline_tag", "library_name", "tags", "gated", "safetensors", "cardData", "sha",
 ]
-ORIGINS = ("hub", "cache", "folder")
 CHECK_NAMES = ("popular", "documented", "maintained", "safe_to_load", "licensed", "accessible")
 MAX_LIMIT = 1000
-PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 #: What loading fetches from a repo: keep in step with core.loading.DOWNLOAD_PATTERNS (a test checks).
 LOAD_PATTERNS = (
     "config.json", "generation_config.json", "*.safetensors", "model.safetensors.index.json",
@@ -668,7 +664,8 @@ def list_local(*, settings: Settings | None = None) -> list[ModelCandidate]:
     return [with_checks(c, settings) for c in candidates]
 
 
-def cache_candidates(settings: Settings) -> list[ModelCandidate]:
+def cached_repos(settings: Settings) -> list:
+    """The repos in this machine's Hugging Face cache (huggingface_hub's CachedRepoInfo), by id."""
     from huggingface_hub import scan_cache_dir
     from huggingface_hub.errors import CacheNotFound
 
@@ -676,13 +673,33 @@ def cache_candidates(settings: Settings) -> list[ModelCandidate]:
         cache = scan_cache_dir(settings.hf_hub_cache)
     except (CacheNotFound, OSError):
         return []
+    return sorted(cache.repos, key=lambda r: r.repo_id)
+
+
+def cache_candidates(settings: Settings) -> list[ModelCandidate]:
     candidates = []
-    for repo in sorted(cache.repos, key=lambda r: r.repo_id):
-        revision = repo.refs.get("main") or max(repo.revisions, key=lambda r: r.last_modified, default=None)
+    for repo in cached_repos(settings):
+        revision = cached_revision(repo)
         if repo.repo_type == "model" and revision and (revision.snapshot_path / "config.json").is_file():
             candidates.append(candidate_from_folder(revision.snapshot_path, model_id=repo.repo_id, origin="cache",
                                                     sha=revision.commit_hash))
     return candidates
+
+
+def cached_revision(repo, wanted: str | None = None):
+    """The cached revision of a repo (huggingface_hub's CachedRepoInfo) a load would use: the
+    branch, tag or commit asked for, else main, else the newest; None if it is not cached."""
+    if wanted:
+        by_commit = [r for r in repo.revisions if r.commit_hash.startswith(wanted)]
+        return repo.refs.get(wanted) or (by_commit[0] if by_commit else None)
+    return repo.refs.get("main") or max(repo.revisions, key=lambda r: r.last_modified, default=None)
+
+
+def cached_snapshot(repo_id: str, revision: str | None, settings: Settings) -> Path | None:
+    """The folder of a model repo's revision in this machine's Hugging Face cache, if there is one."""
+    repo = next((r for r in cached_repos(settings) if r.repo_id == repo_id and r.repo_type == "model"), None)
+    found = cached_revision(repo, revision) if repo else None
+    return Path(found.snapshot_path) if found else None
 
 
 def folder_candidates(settings: Settings) -> list[ModelCandidate]:

@@ -15,7 +15,7 @@ import json
 import pickle
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -23,7 +23,7 @@ import torch
 
 from core import settings as setting_names
 from core.devices import check_device, check_dtype, place_model
-from core.errors import DownloadTooLargeError, ModelLoadError, UnsafeModelError
+from core.errors import DownloadTooLargeError, HubUnreachableError, ModelLoadError, UnsafeModelError
 from core.settings import Settings, get_settings
 
 Head = Literal["classifier", "encoder"]
@@ -66,6 +66,7 @@ class ModelFiles:
     size_bytes: int
     download_s: float = 0.0
     pipeline_tag: str | None = None
+    note: str | None = None  # how the files were found, when users should know (e.g. the cache, offline)
 
     @property
     def config(self) -> dict:
@@ -99,15 +100,50 @@ def is_local_source(source: str) -> bool:
 
 
 def fetch_model(spec: ModelSpec, *, settings: Settings | None = None) -> ModelFiles:
-    """Make the model's files available locally (downloading safe files only) and check them."""
+    """Make the model's files available locally (downloading safe files only) and check them.
+
+    When the Hub cannot be reached, a copy of the repo already in this machine's cache is used
+    (checked like a local folder), and the files say so in `note`.
+    """
     settings = settings or get_settings()
     if is_local_source(spec.source):
-        folder = Path(spec.source).expanduser().resolve()
-        files = [str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()]
-        tokenizer_config = read_optional_json(folder / "tokenizer_config.json")
-        check_files_are_safe(spec.source, files, read_config(folder, spec.source), settings, tokenizer_config=tokenizer_config)
-        return ModelFiles(spec.source, folder, None, True, weights_size(folder))
-    return download_model(spec, settings)
+        return checked_folder(spec.source, Path(spec.source).expanduser().resolve(), settings, sha=None)
+    try:
+        return download_model(spec, settings)
+    except HubUnreachableError as unreachable:
+        folder = cached_snapshot(spec, settings)
+        if folder is None:
+            raise
+        files = checked_folder(spec.source, folder, settings, sha=folder.name)
+        note = f"{unreachable.sentence} Used the copy of {spec.source} in this machine's cache (commit {folder.name[:12]})."
+        return replace(files, is_local=False, note=note)
+
+
+def checked_folder(source: str, folder: Path, settings: Settings, *, sha: str | None) -> ModelFiles:
+    """A model folder on this machine, put through the same safety checks as a download."""
+    files = [str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()]
+    tokenizer_config = read_optional_json(folder / "tokenizer_config.json")
+    check_files_are_safe(source, files, read_config(folder, source), settings, tokenizer_config=tokenizer_config)
+    return ModelFiles(source, folder, sha, True, weights_size(folder))
+
+
+def cached_snapshot(spec: ModelSpec, settings: Settings) -> Path | None:
+    """The repo's revision in the Hugging Face cache, if it is there with its config and weights."""
+    from core import hub
+
+    folder = hub.cached_snapshot(spec.source, spec.revision, settings)
+    if folder is None or not (folder / "config.json").is_file():
+        return None
+    return folder if weights_complete(folder) else None
+
+
+def weights_complete(folder: Path) -> bool:
+    """Every weight shard its index names is there (or, unsharded, some weights are)."""
+    index = next(folder.glob("*.index.json"), None)
+    if index is None:
+        return weights_size(folder) > 0
+    shards = set((read_optional_json(index) or {}).get("weight_map", {}).values())
+    return bool(shards) and all((folder / shard).is_file() for shard in shards)
 
 
 def download_model(spec: ModelSpec, settings: Settings) -> ModelFiles:

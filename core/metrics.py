@@ -81,6 +81,20 @@ def compute_scores(
     return _single_label_scores(y_true, y_pred, labels, resamples, seed)
 
 
+def rows_correct(
+    y_true: list[tuple[str, ...]], y_pred: list[tuple[str, ...]], labels: list[str], *, multi_label: bool = False
+) -> list[bool]:
+    """Whether each row counts as right, by the same rule as `compute_scores`' accuracy.
+
+    Single-label: the first predicted label is the row's label. Multi-label: the predicted labels
+    that are sample labels are exactly the row's labels (others are ignored, as in the scores).
+    """
+    known = set(labels)
+    if multi_label:
+        return [{p for p in pred if p in known} == set(true) for true, pred in zip(y_true, y_pred)]
+    return [bool(pred) and pred[0] in known and pred[0] == true[0] for true, pred in zip(y_true, y_pred)]
+
+
 def _single_label_scores(y_true, y_pred, labels, resamples, seed) -> Scores:
     true = [row[0] for row in y_true]
     pred = [row[0] if row and row[0] in labels else OTHER for row in y_pred]

@@ -20,7 +20,7 @@ from core.dataset import LabeledSample
 from core.devices import check_device, detect_devices
 from core.errors import AppError, redact
 from core.loading import LoadedModel, ModelSpec, fetch_model, load_model, release
-from core.metrics import compare_pairs, compute_scores, leaders_warning
+from core.metrics import compare_pairs, compute_scores, leaders_warning, rows_correct
 from core.results import DatasetSummary, LatencyStats, RowPrediction, RunResult, TrialResult
 from core.settings import Settings, get_settings
 from core.tasks import AUTO, BASELINE_KINDS, get_kind, pick_kind
@@ -195,10 +195,10 @@ def _measure_trial(spec: TrialSpec, sample: LabeledSample, settings: Settings, r
         sample.labels, predictions.labels, sample.label_set, multi_label=sample.multi_label,
         resamples=settings.bootstrap_resamples, seed=settings.seed,
     )
-    truth = sample.labels
+    correct = rows_correct(sample.labels, predictions.labels, sample.label_set, multi_label=sample.multi_label)
     result.predictions = [
-        RowPrediction(i, labels, round(float(score), 6), set(labels) == set(truth[i]))
-        for i, (labels, score) in enumerate(zip(predictions.labels, predictions.scores))
+        RowPrediction(i, labels, round(float(score), 6), right)
+        for i, (labels, score, right) in enumerate(zip(predictions.labels, predictions.scores, correct))
     ]
     result.truncated_rows = predictor.truncated_rows
     result.notes += predictions.notes
@@ -213,6 +213,7 @@ def resolve_and_load(spec: TrialSpec, sample: LabeledSample, settings: Settings,
         return spec.kind, None
     model_spec = ModelSpec(spec.model, revision=spec.revision, tokenizer=spec.tokenizer, max_length=spec.max_length)
     files = fetch_model(model_spec, settings=settings)
+    result.notes += [files.note] if files.note else []
     kind_name = spec.kind
     if kind_name == AUTO:
         kind_name, reason = pick_kind(files.config, files.pipeline_tag, sample.label_set)

@@ -59,9 +59,9 @@ def _check_length(sample: LabeledSample, candidate: ModelCandidate) -> LengthChe
         return LengthCheck(candidate.id, None, None, "its tokenizer is not on this server yet; the run reports truncation")
     try:
         tokenizer = _load_tokenizer(folder)
+        max_length = _max_length(tokenizer, folder)
     except (OSError, ValueError, KeyError, TypeError) as error:
         return LengthCheck(candidate.id, None, None, f"its tokenizer could not be read ({type(error).__name__})")
-    max_length = _max_length(tokenizer, folder)
     lengths = [len(ids) for ids in tokenizer(sample.texts, sample.pairs, truncation=False)["input_ids"]]
     return LengthCheck(candidate.id, max_length, sum(length > max_length for length in lengths))
 

@@ -115,8 +115,13 @@ class Settings:
 
     @property
     def has_token(self) -> bool:
-        """Whether a Hugging Face token is configured. The token itself is never read here."""
-        return bool(os.environ.get("HF_TOKEN", "").strip())
+        """Whether huggingface_hub will send a token (HF_TOKEN, or the file `hf auth login` writes).
+
+        Only its presence is kept: the token itself never leaves this call.
+        """
+        from huggingface_hub import get_token
+
+        return get_token() is not None
 
 
 def get_settings() -> Settings:

@@ -16,7 +16,7 @@ from core.runner import NO_DTYPE, TrialSpec
 from core.settings import Settings, get_settings
 from core.tasks import BASELINE_KINDS, MODEL_KINDS
 from core.tasks.base import DEFAULT_TEMPLATE
-from core.tasks.labels import map_labels
+from core.tasks.labels import LEFT_UNMAPPED, map_labels
 
 #: Kinds whose predictions come from the model's own labels, so a label map applies.
 MAPPED_KINDS = ("text-classification",)
@@ -135,7 +135,7 @@ def suggest_label_map(entry: ShortlistEntry, sample_labels: list[str]) -> list[L
     model_labels = list(entry.candidate.labels or ())
     if entry.kind not in MAPPED_KINDS or not model_labels:
         return []
-    overrides = {m: d for m, d in entry.label_map.items() if m in model_labels and d in sample_labels}
+    overrides = {m: d for m, d in entry.label_map.items() if m in model_labels and d in (*sample_labels, LEFT_UNMAPPED)}
     try:
         mapping = map_labels(model_labels, sample_labels, overrides=overrides, by_index=entry.label_index_mapping)
     except LabelMappingError:
@@ -149,9 +149,15 @@ def unmapped_sample_labels(rows: list[LabelMapRow], sample_labels: list[str]) ->
     return [label for label in sample_labels if label not in mapped] if rows else []
 
 
-def label_map_from_rows(rows: list[LabelMapRow]) -> dict[str, str]:
-    """The explicit map to run with: every mapped row, so what the user saw is what runs."""
-    return {row.model_label: row.sample_label for row in rows if row.sample_label}
+def label_map_overrides(chosen: list[LabelMapRow], automatic: list[LabelMapRow]) -> dict[str, str]:
+    """The user's changes to the automatic map, to run with: what the user saw is what runs.
+
+    Only the rows that differ are kept (a row left unmapped as `LEFT_UNMAPPED`), so the automatic
+    part follows later changes, such as switching LABEL_k index mapping on or off.
+    """
+    suggested = {row.model_label: row.sample_label for row in automatic}
+    return {row.model_label: row.sample_label or LEFT_UNMAPPED
+            for row in chosen if row.sample_label != suggested.get(row.model_label)}
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 SQLAlchemy Core over SQLite by default (WAL, busy timeout, foreign keys), so a team can
 point DATABASE_URL at PostgreSQL instead. Every write is its own short transaction, so a
 worker killed at any moment loses nothing that was committed. One `Store` is safe to
-share between threads (the dashboard can keep one in `st.cache_resource`).
+share between threads; the dashboard opens one per browser session (pages/state.py).
 
 A run is a job while it is queued or running. Trials move pending -> running -> ok/error,
 or to interrupted/cancelled, which `resume` turns back into pending.
@@ -33,6 +33,7 @@ SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 10_000
 #: Run states. A run is a job while queued or running.
 QUEUED, RUNNING, DONE, CANCELLED, INTERRUPTED, FAILED = "queued", "running", "done", "cancelled", "interrupted", "failed"
+RESUMABLE = (INTERRUPTED, CANCELLED, FAILED)
 ACTIVE = (QUEUED, RUNNING)
 #: Trial states besides RUNNING, CANCELLED, INTERRUPTED and the result's own "ok" / "error".
 PENDING = "pending"
@@ -345,7 +346,7 @@ class Store:
     def resume(self, run_id: str) -> int:
         """Queue a stopped run again so its unfinished trials run; returns how many will run."""
         status = self._run_row(run_id).status
-        if status not in (INTERRUPTED, CANCELLED, FAILED):
+        if status not in RESUMABLE:
             raise InputError(f"Run {run_id} is {status}; only interrupted, cancelled or failed runs can be resumed.",
                              hint="Use rerun to run it again from the start.")
         with self.engine.begin() as db:

@@ -6,7 +6,6 @@ import os
 import resource
 import threading
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -120,17 +119,3 @@ class PeakMemory:
         self._stop.set()
         self._thread.join()
         self.peak_mb = max(self.peak_mb, current_rss_mb())
-
-
-@contextmanager
-def torch_threads(count: int | None):
-    """Temporarily use `count` intra-op threads (None leaves torch's default)."""
-    if count is None:
-        yield
-        return
-    previous = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)

@@ -13,7 +13,7 @@ from pages import progress, runs, state
 
 def options_for(run_id: str) -> tuple[float | None, dict[str, float]]:
     budget = st.number_input("Latency budget per row (ms, 0 = none)", min_value=0.0, value=0.0, step=5.0,
-                             help="The recommendation also names the most accurate model within this p50 latency.")
+                             help="The recommendation also names the most accurate model within this p95 latency.")
     return (budget or None), state.store().run_options(run_id).price_per_hour
 
 

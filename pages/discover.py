@@ -82,7 +82,7 @@ def results_table(result: hub.SearchResult) -> None:
     st.caption("Select rows to add them to the shortlist. Click a column header to sort.")
     picked = st.dataframe(candidates_frame(shown), hide_index=True, on_select="rerun", selection_mode="multi-row",
                           key="candidates", column_config={"downloads": st.column_config.NumberColumn(format="localized")})
-    chosen = [shown[i] for i in picked.selection.rows]
+    chosen = [shown[i] for i in picked.selection.rows if i < len(shown)]  # a selection can outlive a narrower list
     if chosen and st.button(f"Add {len(chosen)} selected to the shortlist", type="primary"):
         with st.spinner("Reading the models' labels..."):
             added = sum(state.shortlist().add(with_labels(c)) for c in chosen)

@@ -1,5 +1,7 @@
 """Evaluate: how each shortlisted model is scored, on which devices, then a job for the worker."""
 
+from dataclasses import replace
+
 import pandas as pd
 import streamlit as st
 
@@ -7,7 +9,7 @@ from core import worker
 from core.devices import DTYPES, detect_devices
 from core.errors import AppError
 from core.shortlist import (
-    LabelMapRow, PlanChoices, ShortlistEntry, kind_choices, label_map_from_rows, plan_trials, suggest_label_map,
+    LabelMapRow, PlanChoices, ShortlistEntry, kind_choices, label_map_overrides, plan_trials, suggest_label_map,
     unmapped_sample_labels,
 )
 from pages import progress, runs, state
@@ -17,7 +19,7 @@ UNMAPPED = ""
 
 def entry_settings(entry: ShortlistEntry, labels: list[str]) -> None:
     shortlist = state.shortlist()
-    with st.expander(entry.source, expanded=True):
+    with st.expander(state.md(entry.source), expanded=True):
         choices = kind_choices(entry.candidate)
         kind = st.selectbox("Evaluation kind", choices, index=choices.index(entry.kind) if entry.kind in choices else 0,
                             key=f"kind-{entry.source}", help="Suggested from the model's task and config.")
@@ -34,18 +36,20 @@ def entry_settings(entry: ShortlistEntry, labels: list[str]) -> None:
 
 
 def label_map_editor(entry: ShortlistEntry, labels: list[str]) -> None:
-    rows = suggest_label_map(entry, labels)
-    if not rows:
-        st.caption("The model's labels are not known yet; they are matched to yours when it runs.")
-        return
     by_index = st.checkbox("Map LABEL_k to the k-th sample label (sorted)", entry.label_index_mapping,
                            key=f"index-{entry.source}")
+    automatic = suggest_label_map(replace(entry, label_map={}, label_index_mapping=by_index), labels)
+    if not automatic:
+        st.caption("The model's labels are not known yet; they are matched to yours when it runs.")
+        return
+    rows = suggest_label_map(replace(entry, label_index_mapping=by_index), labels)
     frame = pd.DataFrame([{"model label": r.model_label, "sample label": r.sample_label or UNMAPPED,
                            "matched by": r.how or "not mapped"} for r in rows])
     edited = st.data_editor(frame, hide_index=True, disabled=["model label", "matched by"], key=f"map-{entry.source}",
                             column_config={"sample label": st.column_config.SelectboxColumn(options=[UNMAPPED, *labels])})
     chosen = [LabelMapRow(r["model label"], r["sample label"] or None, "user") for r in edited.to_dict("records")]
-    state.shortlist().update(entry.source, label_map=label_map_from_rows(chosen), label_index_mapping=by_index)
+    overrides = label_map_overrides(chosen, automatic)
+    state.shortlist().update(entry.source, label_map=overrides, label_index_mapping=by_index)
     warn_unmapped(chosen, labels)
 
 

@@ -5,7 +5,9 @@ from datetime import datetime
 import pandas as pd
 import streamlit as st
 
-from core.store import RunSummary
+from core import worker
+from core.errors import AppError
+from core.store import RESUMABLE, RunSummary
 from pages import state
 
 
@@ -20,19 +22,45 @@ def runs_frame(runs: list[RunSummary]) -> pd.DataFrame:
 
 def actions(run: RunSummary) -> None:
     st.caption(f"Run {run.id}: {state.md(run.sample_source)}, {run.sample_rows} rows, sample sha256 {run.sample_sha256[:12]}...")
-    open_it, report, share, delete = st.columns(4)
+    open_it, report, share, resume, delete = st.columns(5)
     open_it.page_link("pages/compare.py", label="Open in Compare", query_params={"run": run.id})
     report.page_link("pages/report.py", label="Download its report", query_params={"run": run.id})
-    if run.started_by is not None and run.started_by == state.user():
-        shared = share.toggle("Shared with everyone", value=run.shared, key=f"share-{run.id}")
-        if shared != run.shared:
-            state.store().set_shared(run.id, shared)
-            st.rerun()
+    if run.started_by != state.user():  # a run shared with everyone: theirs to share or delete
+        return
+    if run.started_by is not None:
+        share_toggle(share, run)
+    if run.status in RESUMABLE and resume.button("Resume: run its unfinished trials", key=f"resume-{run.id}"):
+        resume_run(run.id)
     with delete.popover("Delete this run"):
         st.write("This deletes the run, its trials, predictions and stored sample rows. It cannot be undone.")
         if st.button("Delete for good", type="primary", key=f"delete-{run.id}"):
-            state.store().delete_run(run.id)
-            st.rerun()
+            delete_run(run.id)
+
+
+def share_toggle(column, run: RunSummary) -> None:
+    shared = column.toggle("Shared with everyone", value=run.shared, key=f"share-{run.id}")
+    if shared != run.shared:
+        state.store().set_shared(run.id, shared)
+        st.rerun()
+
+
+def resume_run(run_id: str) -> None:
+    try:
+        count = state.store().resume(run_id)
+    except AppError as error:  # nothing left to run
+        st.error(state.md(error.sentence))
+        return
+    worker.ensure_worker()
+    st.success(f"{count} unfinished trial(s) queued again; follow them in Compare.")
+
+
+def delete_run(run_id: str) -> None:
+    try:
+        state.store().delete_run(run_id)
+    except AppError as error:  # a running job: cancel it first
+        st.error(state.md(error.sentence))
+        return
+    st.rerun()
 
 
 state.start_page()

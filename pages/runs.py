@@ -26,6 +26,9 @@ def pick_run() -> str | None:
         return None
     ids = [run.id for run in available]
     current = state.current_run()
+    if current and current not in ids and visible(current):  # an older run than the list holds, from a link
+        available.insert(0, state.store().run_summary(current))
+        ids.insert(0, current)
     index = ids.index(current) if current in ids else 0
     chosen = st.selectbox("Run", available, index=index, format_func=label)
     if chosen.id != current:

@@ -101,7 +101,8 @@ def descriptions(sample: LabeledSample) -> None:
         frame = pd.DataFrame({"label": sample.label_set, "description": [saved.get(x, "") for x in sample.label_set]})
         edited = st.data_editor(frame, hide_index=True, disabled=["label"], key="descriptions_editor")
         saved.clear()
-        saved.update({row.label: row.description.strip() for row in edited.itertuples() if str(row.description).strip()})
+        written = {row.label: str(row.description or "").strip() for row in edited.itertuples()}
+        saved.update({label: text for label, text in written.items() if text and text != "nan"})
 
 
 state.start_page()

@@ -90,3 +90,13 @@ def main_module_restored():
     main = sys.modules["__main__"]
     yield
     sys.modules["__main__"] = main
+
+
+@pytest.fixture
+def only_localhost(monkeypatch):
+    """Fail the test if it tried to reach anything but loopback (the real Hub above all)."""
+    from tests.hub_fixtures import guard_network
+
+    refused = guard_network(monkeypatch)
+    yield
+    assert not refused, f"a test tried to reach {refused}"

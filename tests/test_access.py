@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import hub, hub_status
+from core import hub, hub_status, worker
 from core import settings as names
 from core.access import MAX_USER_CHARS, identify
 from core.dataset import load_csv
@@ -13,7 +13,8 @@ from core.errors import InputError
 from core.paths import EXAMPLE_SAMPLE, ROOT
 from core.runner import plan
 from core.settings import get_settings
-from core.store import Store
+from core.store import INTERRUPTED, QUEUED, Store
+from core.store import runs as runs_table
 from tests.fakehub import FakeHub, repo_from_folder
 from tests.hub_fixtures import build_classifier, guard_network
 
@@ -105,6 +106,36 @@ def test_a_user_sees_their_own_runs_and_shared_ones(hub_and_store, monkeypatch):
     assert shown == {mine[:8], shared[:8]} and private[:8] not in shown
     assert store.is_visible(shared, "alice@example.com") and not store.is_visible(private, "alice@example.com")
     assert store.is_visible(private, None)  # with sign-in off, one team sees everything
+
+
+def select_run(app: AppTest, run_id: str) -> list[str]:
+    """Select a run in the History table; the labels of the buttons then offered."""
+    order = list(app.dataframe[0].value["run"])
+    app.session_state["runs"] = {"selection": {"rows": [order.index(run_id[:8])], "columns": []}}
+    app.run()
+    return [b.label for b in app.button]
+
+
+def test_only_the_owner_may_resume_or_delete_a_run(hub_and_store, monkeypatch):
+    server, store = hub_and_store
+    monkeypatch.setenv(names.SIGN_IN, "oidc")
+    monkeypatch.setattr(worker, "ensure_worker", lambda *args, **kwargs: False)  # no background worker here
+    sample, specs = load_csv(EXAMPLE_SAMPLE), [vars(spec) for spec in plan([], baselines=True)]
+    mine = store.create_run(sample, specs, started_by="alice@example.com")
+    with store.engine.begin() as db:  # as if the worker had stopped mid-run
+        db.execute(runs_table.update().where(runs_table.c.id == mine).values(status=INTERRUPTED))
+    theirs = store.create_run(sample, specs, started_by="bob@example.com", shared=True)
+    app = signed_in_app({"is_logged_in": True, "email": "alice@example.com"})
+    app.switch_page("pages/history.py").run()
+
+    offered = select_run(app, theirs)
+    assert "Delete for good" not in offered and not [label for label in offered if label.startswith("Resume")]
+    offered = select_run(app, mine)
+    assert "Delete for good" in offered
+    next(b for b in app.button if b.label.startswith("Resume")).click()
+    app.run()
+    assert store.job_progress(mine).status == QUEUED and "2 unfinished trial(s) queued again" in app.success[0].value
+    assert store.job_progress(theirs).status == QUEUED  # untouched: still waiting for the worker
 
 
 def test_two_sessions_never_see_each_others_sample_or_shortlist(hub_and_store, tmp_path):

@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -285,3 +286,13 @@ def test_with_proxy_sign_in_nothing_shows_or_asks_the_hub_without_the_header(bro
         alice.get_by_role("heading", name="Discover models", level=1).wait_for()
         alice.get_by_text("Hub: mirror").wait_for()
         alice.context.close()
+
+
+def test_the_server_refuses_a_write_without_its_xsrf_token(dashboard):
+    """The shipped `.streamlit/config.toml` keeps XSRF protection on: a cross-site upload is refused."""
+    base, _ = dashboard
+    upload = urllib.request.Request(f"{base}/_stcore/upload_file/some-session/some-file", data=b"a,b\n", method="PUT")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(upload, timeout=10)
+    assert refused.value.code == 403
+    assert "xsrf" in refused.value.read().decode().lower()

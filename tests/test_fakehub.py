@@ -18,7 +18,6 @@ from huggingface_hub import HfApi, hf_hub_download
 from huggingface_hub import errors as hub_errors
 
 from tests.fakehub import FakeFile, FakeHub, FakeRepo, catalog_from_models_dir, fill_guessed_metadata
-from tests.hub_fixtures import guard_network
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -45,11 +44,7 @@ def make_repo(repo_id: str, *, weights: bytes | None = None, **meta) -> FakeRepo
     return repo
 
 
-@pytest.fixture(autouse=True)
-def only_localhost(monkeypatch):
-    refused = guard_network(monkeypatch)
-    yield
-    assert not refused, f"a test tried to reach {refused}"
+pytestmark = pytest.mark.usefixtures("only_localhost")
 
 
 @pytest.fixture(scope="module")

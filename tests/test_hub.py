@@ -24,7 +24,7 @@ from core.commands import discover
 from core.errors import GatedRepoError, HubUnreachableError, InputError, RateLimitedError, RepoNotFoundError
 from core.settings import get_settings
 from tests.fakehub import SORT_KEYS, FakeHub, repo_from_folder
-from tests.hub_fixtures import NLI_LABELS, TICKET_LABELS, build_catalog_folders, guard_network
+from tests.hub_fixtures import NLI_LABELS, TICKET_LABELS, build_catalog_folders
 
 ROOT = Path(__file__).resolve().parents[1]
 CANARY = "hf_CanaryToken0123456789abcdefXYZ"
@@ -32,11 +32,7 @@ TEXT_CLASSIFIERS = ["acme/ticket-classifier", "acme/gated-classifier", "eve/pick
 HUB_SORT_NAMES = {"downloads": "downloads", "likes": "likes", "trending": "trendingScore", "updated": "lastModified", "created": "createdAt"}
 
 
-@pytest.fixture(autouse=True)
-def only_localhost(monkeypatch):
-    refused = guard_network(monkeypatch)
-    yield
-    assert not refused, f"a test tried to reach {refused}"
+pytestmark = pytest.mark.usefixtures("only_localhost")
 
 
 @pytest.fixture(scope="session")

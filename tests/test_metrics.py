@@ -14,6 +14,7 @@ from core.metrics import (
     macro_f1_of,
     mcnemar_exact,
     multilabel_macro_f1_of,
+    rows_correct,
 )
 
 LABELS = ["a", "b", "c"]
@@ -117,3 +118,22 @@ def test_leaders_warning_names_indistinguishable_leaders():
     assert warning.startswith(f"On this sample of 40 rows, {best} and {second} cannot be told apart")
     assert "C" not in warning
     assert leaders_warning({"A": 0.9, "C": 0.0}, compare_pairs({"A": truth, "C": bad}), 40) is None
+
+
+def test_row_flags_agree_with_accuracy_single_and_multi_label():
+    """The per-row flag (paired tests, error lists) and the accuracy follow one rule, also for
+    unknown labels and for a multi-label model scored on single-label rows."""
+    truth, pred = random_predictions()
+    y_true = [(t,) for t in truth]
+    y_pred = [(p, "b") if i % 3 == 0 else (p,) for i, p in enumerate(pred)]  # a second label on some rows
+    flags = rows_correct(y_true, y_pred, LABELS)
+    assert np.mean(flags) == pytest.approx(compute_scores(y_true, y_pred, LABELS, resamples=10).accuracy)
+    assert np.mean(flags) == pytest.approx(accuracy_score(truth, pred))
+
+    rng = np.random.default_rng(3)
+    multi_true = [tuple(sorted(set(rng.choice(LABELS, rng.integers(1, 3)).tolist()))) for _ in range(80)]
+    multi_pred = [t + ("zzz",) if i % 4 == 0 else t[:1] for i, t in enumerate(multi_true)]  # unknown label ignored
+    flags = rows_correct(multi_true, multi_pred, LABELS, multi_label=True)
+    scores = compute_scores(multi_true, multi_pred, LABELS, multi_label=True, resamples=10)
+    assert np.mean(flags) == pytest.approx(scores.accuracy)
+    assert flags[0] and 0 < np.mean(flags) < 1

@@ -36,7 +36,7 @@ from core.loading import ModelSpec, fetch_model, load_model
 from core.runner import plan, run_plan
 from core.settings import Settings, get_settings
 from tests.fakehub import FakeHub, repo_from_folder
-from tests.hub_fixtures import build_hostile_folders, guard_network
+from tests.hub_fixtures import build_hostile_folders
 
 ROOT = Path(__file__).resolve().parents[1]
 CANARY = "hf_CanaryTokenSecurity0123456789abcXYZ"
@@ -46,11 +46,7 @@ SAFE = "acme/ticket-classifier"
 WEIGHTS = "model.safetensors"
 
 
-@pytest.fixture(autouse=True)
-def only_localhost(monkeypatch):
-    refused = guard_network(monkeypatch)
-    yield
-    assert not refused, f"a test tried to reach {refused}"
+pytestmark = pytest.mark.usefixtures("only_localhost")
 
 
 @pytest.fixture(scope="module")
@@ -226,6 +222,31 @@ def test_a_model_already_in_the_cache_downloads_nothing_so_fits_any_budget(hub_e
     again = fetch_model(ModelSpec(SAFE))
     assert again.local_dir == first.local_dir and again.sha == first.sha
     assert hub_env.paths() == [f"/api/models/{SAFE}"], "only the file list is asked for again"
+
+
+def test_with_the_hub_unreachable_a_cached_model_loads_from_the_cache_and_says_so(hub_env, folders, monkeypatch):
+    first = fetch_model(ModelSpec(SAFE))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    offline = fetch_model(ModelSpec(SAFE))
+    assert (offline.local_dir, offline.sha) == (first.local_dir, first.sha) and not offline.is_local
+    assert offline.note.startswith("The Hub is not asked because HF_HUB_OFFLINE is set.")
+    assert f"Used the copy of {SAFE} in this machine's cache (commit {first.sha[:12]})" in offline.note
+    loaded = load_model(ModelSpec(SAFE), head="classifier", files=offline)
+    assert loaded.model.config.id2label == first_labels(folders[SAFE])
+    with pytest.raises(HubUnreachableError, match="HF_HUB_OFFLINE"):  # never downloaded: nothing to fall back on
+        fetch_model(ModelSpec("acme/gated-classifier"))
+
+
+def test_a_cached_copy_missing_its_weights_is_not_used(hub_env, monkeypatch):
+    hub_env.add_fault("slow", match=f"/{WEIGHTS}", times=None, delay_s=2.5)
+    monkeypatch.setenv(names.HUB_TIMEOUT_S, "1")
+    with pytest.raises(HubUnreachableError, match="no answer within 1 s"):  # config cached, weights never came
+        fetch_model(ModelSpec(SAFE))
+    assert cached("config.json") and not cached(WEIGHTS)
+
+
+def first_labels(folder: Path) -> dict[int, str]:
+    return {int(k): v for k, v in json.loads((folder / "config.json").read_text())["id2label"].items()}
 
 
 # --------------------------------------------------------------------------- Hub faults while loading

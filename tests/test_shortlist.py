@@ -14,9 +14,10 @@ from core.runner import NO_DTYPE
 from core.sample_checks import IMBALANCE_RATIO, balance_warnings, check_lengths
 from core.settings import get_settings
 from core.shortlist import (
-    LabelMapRow, PlanChoices, Shortlist, ShortlistEntry, label_map_from_rows, plan_trials, resolve_source,
+    LabelMapRow, PlanChoices, Shortlist, ShortlistEntry, label_map_overrides, plan_trials, resolve_source,
     suggest_label_map, unmapped_sample_labels, with_labels,
 )
+from core.tasks.labels import LEFT_UNMAPPED, map_labels
 from tests.fakehub import FakeHub, repo_from_folder
 from tests.hub_fixtures import TICKET_LABELS, build_classifier, guard_network
 from tests.tiny_models import write_csv
@@ -68,7 +69,29 @@ def test_label_map_suggestion_matches_case_and_synonyms_and_keeps_overrides():
     overridden = ShortlistEntry(entry.candidate, entry.kind, label_map={"other": "general_inquiry"})
     rows = suggest_label_map(overridden, SAMPLE_LABELS)
     assert rows[2] == LabelMapRow("other", "general_inquiry", "override")
-    assert label_map_from_rows(rows) == {"BUG": "bug", "Feature-Request": "feature_request", "other": "general_inquiry"}
+    automatic = suggest_label_map(entry, SAMPLE_LABELS)
+    assert label_map_overrides(rows, automatic) == {"other": "general_inquiry"}  # only what the user changed
+
+
+def test_a_label_the_user_leaves_unmapped_stays_unmapped_when_it_runs():
+    entry = ShortlistEntry(candidate(["BUG", "Feature-Request", "other"]), "text-classification")
+    automatic = suggest_label_map(entry, SAMPLE_LABELS)
+    chosen = [LabelMapRow("BUG", None, "user"), *automatic[1:]]  # the user clears BUG's sample label
+    overrides = label_map_overrides(chosen, automatic)
+    assert overrides == {"BUG": LEFT_UNMAPPED}
+    shown = suggest_label_map(ShortlistEntry(entry.candidate, entry.kind, label_map=overrides), SAMPLE_LABELS)
+    assert shown[0] == LabelMapRow("BUG", None, "override")
+    mapping = map_labels(["BUG", "Feature-Request", "other"], SAMPLE_LABELS, overrides=overrides)  # what the trial runs
+    assert mapping.model_to_data == {"Feature-Request": "feature_request"}
+    assert mapping.unmapped_model == ["BUG", "other"]
+
+
+def test_switching_index_mapping_off_drops_its_matches():
+    entry = ShortlistEntry(candidate(["LABEL_0", "LABEL_1"]), "text-classification", label_index_mapping=True)
+    automatic = suggest_label_map(entry, SAMPLE_LABELS)
+    assert label_map_overrides(automatic, automatic) == {}  # accepted as suggested: nothing pinned
+    switched_off = ShortlistEntry(entry.candidate, entry.kind, label_map={}, label_index_mapping=False)
+    assert [r.sample_label for r in suggest_label_map(switched_off, SAMPLE_LABELS)] == [None, None]
 
 
 def test_unmappable_labels_are_all_shown_unmapped_and_kinds_without_labels_get_no_table():

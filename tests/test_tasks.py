@@ -156,3 +156,10 @@ def test_batching_does_not_change_classifier_outputs(trained_classifier, synthet
     _, many = predict("text-classification", trained_classifier, sample, TaskOptions(batch_size=64))
     assert one.labels == many.labels
     assert np.allclose(one.scores, many.scores, atol=1e-5)
+
+
+def test_a_template_with_other_braces_keeps_them_as_text():
+    from core.tasks.zero_shot import build_hypotheses
+
+    hypotheses = build_hypotheses(["bug", "feature_request"], "{} (json: {x}) {}", {"bug": "a broken thing"})
+    assert hypotheses == ["a broken thing (json: {x}) a broken thing", "feature_request (json: {x}) feature_request"]

@@ -74,7 +74,8 @@ def load_source(source: str) -> Report:
         from core.store import Store
 
         store = Store()
-        return build_report(store.load_run(source), sample=store.load_sample(source))
+        options = ReportOptions(price_per_hour=store.run_options(source).price_per_hour)  # as the dashboard priced it
+        return build_report(store.load_run(source), sample=store.load_sample(source), options=options)
     raise InputError(f"{source!r} is neither a results file nor a stored run id.",
                      hint="Pass a results JSON path, or a run id from `python -m core runs`.")
 

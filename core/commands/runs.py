@@ -97,13 +97,20 @@ def _cancel(store: Store, args) -> int:
 
 
 def _resume(store: Store, args) -> int:
-    print(f"{store.resume(args.run_id)} unfinished trials queued again")
+    print(f"{store.resume(args.run_id)} unfinished trials queued again{_worker_note()}")
     return 0
 
 
 def _rerun(store: Store, args) -> int:
-    print(f"queued as run {store.rerun(args.run_id)}")
+    print(f"queued as run {store.rerun(args.run_id)}{_worker_note()}")
     return 0
+
+
+def _worker_note() -> str:
+    """Make sure a worker will pick the queued job up, and say so if this started one."""
+    from core.worker import ensure_worker
+
+    return " (started a background worker)" if ensure_worker() else ""
 
 
 def _delete(store: Store, args) -> int:

@@ -17,6 +17,8 @@ SYNONYM_GROUPS = [
     {"false", "no", "n"},
 ]
 INDEX_LABEL = re.compile(r"^LABEL_(\d+)$")
+#: The sample label an override gives a model label the user chose to leave unmapped.
+LEFT_UNMAPPED = ""
 
 
 def normalize(label: str) -> str:
@@ -59,8 +61,10 @@ def map_labels(
     mapping, how = {}, {}
     for model_label in model_labels:
         target, method = _match_one(model_label, data_labels, overrides, by_index)
+        if method:  # also "override" for a label the user left unmapped
+            how[model_label] = method
         if target is not None:
-            mapping[model_label], how[model_label] = target, method
+            mapping[model_label] = target
     if not mapping:
         raise LabelMappingError(
             f"None of the model's labels ({', '.join(model_labels)}) match the sample's labels ({', '.join(data_labels)}).",
@@ -83,7 +87,7 @@ def _check_overrides(overrides: dict[str, str], model_labels: list[str], data_la
                 f"The label map names model label {model_label!r}, which the model does not have.",
                 hint=f"The model's labels are: {', '.join(model_labels)}.",
             )
-        if data_label not in data_labels:
+        if data_label != LEFT_UNMAPPED and data_label not in data_labels:
             raise LabelMappingError(
                 f"The label map names sample label {data_label!r}, which is not in the sample.",
                 hint=f"The sample's labels are: {', '.join(data_labels)}.",
@@ -92,7 +96,7 @@ def _check_overrides(overrides: dict[str, str], model_labels: list[str], data_la
 
 def _match_one(model_label: str, data_labels: list[str], overrides: dict[str, str], by_index: bool):
     if model_label in overrides:
-        return overrides[model_label], "override"
+        return overrides[model_label] or None, "override"
     if model_label in data_labels:
         return model_label, "exact"
     normalized = {normalize(d): d for d in data_labels}

@@ -33,7 +33,8 @@ def build_hypotheses(labels: list[str], template: str, descriptions: dict[str, s
             f"The hypothesis template {template!r} has no {{}} where the label goes.",
             hint="Write it like 'This example is {}.'",
         )
-    return [template.format(descriptions.get(label, label)) for label in labels]
+    # replace, not format: other braces in the template stay text instead of failing the trial
+    return [template.replace("{}", descriptions.get(label, label)) for label in labels]
 
 
 @dataclass
