@@ -58,7 +58,7 @@ def describe_progress(p: JobProgress) -> str:
         parts.append(f"trial {p.trial_index + 1}/{p.trial_count} {p.trial_name}, {p.step}{rows},")
     parts.append(f"{p.trials_finished}/{p.trial_count} trials finished, {p.elapsed_s:.1f} s elapsed")
     if p.eta_s is not None:
-        parts.append(f"about {p.eta_s:.0f} s left in this trial")
+        parts[-1] += f", about {p.eta_s:.0f} s left in this trial"
     return " ".join(parts)
 
 
