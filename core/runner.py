@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import platform
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -25,7 +26,7 @@ from core.results import DatasetSummary, LatencyStats, RowPrediction, RunResult,
 from core.settings import Settings, get_settings
 from core.tasks import AUTO, BASELINE_KINDS, get_kind, pick_kind
 from core.tasks.base import DEFAULT_TEMPLATE, Predictor, TaskOptions
-from core.timing import Latency, PeakMemory, Stopwatch, release_freed_buffers_promptly
+from core.timing import TRIM_INTERVAL_S, Latency, PeakMemory, Stopwatch, give_back_freed_memory
 
 log = logging.getLogger(__name__)
 NO_DTYPE = "n/a"
@@ -140,7 +141,6 @@ def assemble_run(sample: LabeledSample, results: list[TrialResult], *, command: 
 def run_trial(spec: TrialSpec, sample: LabeledSample, *, settings: Settings | None = None, progress=None) -> TrialResult:
     """Run one trial; every failure becomes an error row that says what happened."""
     settings = settings or get_settings()
-    release_freed_buffers_promptly()
     result = new_result(spec, settings)
     loaded = None
     try:
@@ -250,11 +250,14 @@ def time_predictor(predictor: Predictor, sample: LabeledSample, spec: TrialSpec,
         with Stopwatch(device) as one:
             predictor.run(texts[row : row + 1], pairs[row : row + 1] if pairs else None, batch_size=1)
         timings_ms.append(one.elapsed_s * 1000)
-    rows_done = [0.0]
+    rows_done, trimmed_at = [0.0], [time.monotonic()]
 
     def on_rows(count: float) -> None:
         rows_done[0] += count
         report("predicting", rows_done[0], len(texts))
+        if time.monotonic() - trimmed_at[0] >= TRIM_INTERVAL_S:  # keeps memory flat in rows
+            give_back_freed_memory()
+            trimmed_at[0] = time.monotonic()
 
     report("predicting", 0, len(texts))
     with Stopwatch(device) as full:

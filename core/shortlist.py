@@ -97,17 +97,30 @@ def resolve_source(text: str, *, settings: Settings | None = None) -> tuple[hub.
     A folder must hold a config.json. A Hub id is looked up for its labels and kinds; when the
     Hub cannot be reached the id is still accepted, with a note that nothing is known about it.
     """
+    settings = settings or get_settings()
     text = text.strip()
     if not text:
         raise InputError("No model given.", hint="Type a Hub id such as 'org/model' or the path of a model folder.")
     folder = Path(text).expanduser()
+    if (folder.is_absolute() or text.startswith((".", "~")) or folder.is_dir()) and not folder_allowed(folder, settings):
+        raise InputError(f"{text!r} is not inside the model folders this server offers.",
+                         hint="An administrator lists those folders in MSD_MODEL_DIRS; put the model in one of them.")
     if folder.is_dir():
-        return _folder_candidate(folder, settings or get_settings()), ""
+        return _folder_candidate(folder, settings), ""
     check_repo_id(text)
     try:
         return hub.model_details(text, settings=settings).candidate, ""
     except (HubUnreachableError, RateLimitedError) as error:
         return hub.ModelCandidate(text), f"{error.message} Added anyway; its kind is picked when it runs."
+
+
+def folder_allowed(folder: Path, settings: Settings) -> bool:
+    """Any folder when MSD_MODEL_DIRS is unset; else only folders inside one of its folders.
+
+    Checked before the folder is looked at, so the answer is the same whether it exists or not.
+    """
+    inside = folder.resolve()
+    return not settings.model_dirs or any(inside.is_relative_to(root.resolve()) for root in settings.model_dirs)
 
 
 def _folder_candidate(folder: Path, settings: Settings) -> hub.ModelCandidate:

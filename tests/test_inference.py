@@ -8,7 +8,7 @@ import torch
 
 from core import inference
 from core.inference import collate, encode, plan_batches
-from core.timing import Latency, release_freed_buffers_promptly
+from core.timing import Latency, give_back_freed_memory
 from tests import tiny_models
 
 
@@ -67,8 +67,8 @@ def test_encoding_in_chunks_gives_the_tokenizers_own_ids(monkeypatch):
     assert encoded.truncated_rows == sum(len(ids) > 20 for ids in tokenizer(texts)["input_ids"])
 
 
-def test_freed_buffers_are_released_promptly_on_glibc():
-    assert release_freed_buffers_promptly() is (platform.libc_ver()[0] == "glibc")
+def test_freed_memory_is_given_back_on_glibc():
+    assert give_back_freed_memory() is (platform.libc_ver()[0] == "glibc")
 
 
 def test_collate_pads_to_the_longest_row_on_either_side():

@@ -139,6 +139,19 @@ def test_a_typed_folder_becomes_a_local_candidate_and_a_bad_name_is_explained(tm
         resolve_source("a/b/c")
 
 
+def test_with_model_dirs_set_only_folders_inside_them_can_be_typed(tmp_path, monkeypatch):
+    offered = build_classifier(tmp_path / "offered" / "mine", TICKET_LABELS)
+    private = build_classifier(tmp_path / "private" / "theirs", TICKET_LABELS)
+    monkeypatch.setenv(names.MODEL_DIRS, str(tmp_path / "offered"))
+    assert resolve_source(str(offered))[0].local_path == str(offered.resolve())
+    refusals = []
+    for typed in (str(private), str(tmp_path / "private" / "nothing-here"), str(offered / ".." / ".." / "private" / "theirs")):
+        with pytest.raises(InputError) as refused:
+            resolve_source(typed)
+        refusals.append(refused.value.sentence.replace(typed, "PATH"))
+    assert len(set(refusals)) == 1 and "MSD_MODEL_DIRS" in refusals[0]  # the same words whether it exists or not
+
+
 def test_a_typed_hub_id_is_looked_up_and_accepted_with_a_note_when_the_hub_is_down(fake_hub, monkeypatch):
     found, note = resolve_source("acme/ticket-classifier")
     assert found.labels == tuple(TICKET_LABELS) and note == ""
