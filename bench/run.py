@@ -320,6 +320,9 @@ def main(argv: list[str] | None = None) -> BenchResult:
     result = run_benchmark(options)
     text = header(result) + "\n" + render(result)
     print(text)
+    for path in (args.markdown, args.json):
+        if path:
+            path.parent.mkdir(parents=True, exist_ok=True)  # e.g. artifacts/bench/ in a fresh clone
     if args.markdown:
         args.markdown.write_text(text)
     if args.json:
