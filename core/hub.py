@@ -19,7 +19,6 @@ never reads, stores or returns it.
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import math
 import re
@@ -35,6 +34,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from core import settings as setting_names
+from core.kinds import choose_kinds
+from core.model_files import files_to_load
 from core.errors import (
     AppError,
     HubError,
@@ -65,15 +66,7 @@ EXPAND = [
 ]
 CHECK_NAMES = ("popular", "documented", "maintained", "safe_to_load", "licensed", "accessible")
 MAX_LIMIT = 1000
-#: What loading fetches from a repo: keep in step with core.loading.DOWNLOAD_PATTERNS (a test checks).
-LOAD_PATTERNS = (
-    "config.json", "generation_config.json", "*.safetensors", "model.safetensors.index.json",
-    "tokenizer*", "vocab*", "merges.txt", "special_tokens_map.json", "added_tokens.json",
-    "spiece.model", "sentencepiece*.model", "*.tiktoken",
-)
-PICKLE_PATTERNS = ("pytorch_model*.bin", "pytorch_model.bin.index.json")
 _FRONT_MATTER = re.compile(r"^\s*---\r?\n.*?\r?\n---[ \t]*(\r?\n|$)", re.DOTALL)
-_PROBE_TAGS = {"feature-extraction", "sentence-similarity", "fill-mask"}
 
 
 # --------------------------------------------------------------------------- results
@@ -241,23 +234,8 @@ def format_count(count: int) -> str:
 
 
 def kinds_for(pipeline_tag: str | None, config: dict | None) -> list[str]:
-    """Which of our evaluation kinds a model fits, from its pipeline tag and (when known) config."""
-    config = config or {}
-    architectures = config.get("architectures") or []
-    if any(a.endswith("ForSequenceClassification") for a in architectures):
-        head = "zero-shot-classification" if has_entailment(config) else "text-classification"
-        return [head, "embedding-probe"]
-    if pipeline_tag in ("text-classification", "zero-shot-classification"):
-        is_nli = pipeline_tag == "zero-shot-classification" or has_entailment(config)
-        return ["zero-shot-classification" if is_nli else "text-classification", "embedding-probe"]
-    if pipeline_tag in _PROBE_TAGS or any(a.endswith(("Model", "ForMaskedLM")) for a in architectures):
-        return ["embedding-probe"]
-    return []
-
-
-def has_entailment(config: dict) -> bool:
-    names = list((config.get("label2id") or {}).keys()) + list((config.get("id2label") or {}).values())
-    return any(str(name).lower() == "entailment" for name in names)
+    """Which of our evaluation kinds a model fits, best first: core.kinds' one rule."""
+    return list(choose_kinds(config, pipeline_tag).fits)
 
 
 def labels_from_config(config: dict | None) -> tuple[str, ...] | None:
@@ -577,7 +555,7 @@ def hub_details(candidate: ModelCandidate, *, settings: Settings) -> ModelDetail
     config = fetch_repo_json(api, info, "config.json", settings=settings, notes=notes)
     card_text = fetch_repo_text(api, info, "README.md", settings=settings, notes=notes)
     merged = merge_details(candidate, fresh, config=config, card_text=card_text)
-    return ModelDetails(with_checks(merged, settings), files, total_size(files), download_size(files, settings),
+    return ModelDetails(with_checks(merged, settings), files, total_size(files), download_size(files, settings, config),
                         config, card_text or "", tuple(notes))
 
 
@@ -624,14 +602,10 @@ def total_size(files: tuple[ModelFile, ...]) -> int | None:
     return None if any(s is None for s in sizes) else sum(sizes)  # type: ignore[arg-type]
 
 
-def download_size(files: tuple[ModelFile, ...], settings: Settings) -> int | None:
-    """Bytes that loading would download: config, tokenizer and weights in the allowed format."""
-    names = [f.path for f in files]
-    patterns = list(LOAD_PATTERNS)
-    if settings.allow_pickle and not any(n.endswith(".safetensors") for n in names):
-        patterns += PICKLE_PATTERNS
-    chosen = [f for f in files if any(fnmatch.fnmatch(f.path, p) for p in patterns)]
-    return total_size(tuple(chosen))
+def download_size(files: tuple[ModelFile, ...], settings: Settings, config: dict | None = None) -> int | None:
+    """Bytes that loading would download: the files core.model_files chooses for this model."""
+    chosen = set(files_to_load([f.path for f in files], config, None, allow_pickle=settings.allow_pickle))
+    return total_size(tuple(f for f in files if f.path in chosen))
 
 
 def strip_front_matter(text: str | None) -> str:

@@ -9,7 +9,6 @@ download, its size is checked against the budget and the free disk of the cache.
 
 from __future__ import annotations
 
-import fnmatch
 import gc
 import json
 import pickle
@@ -24,24 +23,11 @@ import torch
 from core import settings as setting_names
 from core.devices import check_device, check_dtype, place_model
 from core.errors import DownloadTooLargeError, HubUnreachableError, ModelLoadError, UnsafeModelError
+from core.model_files import PICKLE_SUFFIXES, WEIGHT_SUFFIXES, check_tokenizer_files, files_to_load
 from core.settings import Settings, get_settings
+from core.tokenizing import check_tokenizer_fits, read_tokenizer, resolve_max_length
 
 Head = Literal["classifier", "encoder"]
-
-PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
-WEIGHT_SUFFIXES = (".safetensors",) + PICKLE_SUFFIXES
-#: Files fetched from a Hub repo: config, tokenizer and safetensors weights, nothing else.
-DOWNLOAD_PATTERNS = [
-    "config.json", "generation_config.json", "*.safetensors", "model.safetensors.index.json",
-    "tokenizer*", "vocab*", "merges.txt", "special_tokens_map.json", "added_tokens.json",
-    "spiece.model", "sentencepiece*.model", "*.tiktoken",
-]
-PICKLE_PATTERNS = ["pytorch_model*.bin", "pytorch_model.bin.index.json"]
-#: Tokenizers without a real limit report this huge number as model_max_length.
-UNBOUNDED_LENGTH = 100_000
-#: Architectures whose position embeddings reserve `padding_idx + 1` slots.
-OFFSET_POSITION_TYPES = {"roberta", "xlm-roberta", "camembert", "longformer", "mpnet", "xlm-roberta-xl"}
-
 
 @dataclass(frozen=True)
 class ModelSpec:
@@ -107,24 +93,27 @@ def fetch_model(spec: ModelSpec, *, settings: Settings | None = None) -> ModelFi
     """
     settings = settings or get_settings()
     if is_local_source(spec.source):
-        return checked_folder(spec.source, Path(spec.source).expanduser().resolve(), settings, sha=None)
+        return checked_folder(spec, Path(spec.source).expanduser().resolve(), settings, sha=None)
     try:
         return download_model(spec, settings)
     except HubUnreachableError as unreachable:
         folder = cached_snapshot(spec, settings)
         if folder is None:
             raise
-        files = checked_folder(spec.source, folder, settings, sha=folder.name)
+        files = checked_folder(spec, folder, settings, sha=folder.name)
         note = f"{unreachable.sentence} Used the copy of {spec.source} in this machine's cache (commit {folder.name[:12]})."
         return replace(files, is_local=False, note=note)
 
 
-def checked_folder(source: str, folder: Path, settings: Settings, *, sha: str | None) -> ModelFiles:
-    """A model folder on this machine, put through the same safety checks as a download."""
-    files = [str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()]
+def checked_folder(spec: ModelSpec, folder: Path, settings: Settings, *, sha: str | None) -> ModelFiles:
+    """A model folder on this machine, put through the same checks as a download."""
+    files = [p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()]
     tokenizer_config = read_optional_json(folder / "tokenizer_config.json")
-    check_files_are_safe(source, files, read_config(folder, source), settings, tokenizer_config=tokenizer_config)
-    return ModelFiles(source, folder, sha, True, weights_size(folder))
+    config = read_config(folder, spec.source)
+    check_files_are_safe(spec.source, files, config, settings, tokenizer_config=tokenizer_config)
+    if spec.tokenizer is None:
+        check_tokenizer_files(spec.source, files, config, tokenizer_config)
+    return ModelFiles(spec.source, folder, sha, True, weights_size(folder))
 
 
 def cached_snapshot(spec: ModelSpec, settings: Settings) -> Path | None:
@@ -169,8 +158,12 @@ def download_model(spec: ModelSpec, settings: Settings) -> ModelFiles:
     tokenizer_config = None
     if "tokenizer_config.json" in sizes:
         tokenizer_config = read_optional_json(fetch_repo_file(call, api, info, "tokenizer_config.json", settings))
-    check_files_are_safe(spec.source, list(sizes), read_config(config_dir, spec.source), settings, tokenizer_config=tokenizer_config)
-    chosen = choose_downloads(list(sizes), settings)
+    config = read_config(config_dir, spec.source)
+    check_files_are_safe(spec.source, list(sizes), config, settings, tokenizer_config=tokenizer_config)
+    if spec.tokenizer is None:
+        check_tokenizer_files(spec.source, sizes, config, tokenizer_config)
+    chosen = files_to_load(sizes, config, tokenizer_config, allow_pickle=settings.allow_pickle,
+                           with_tokenizer=spec.tokenizer is None)
     check_download_fits(spec.source, missing_bytes(info, chosen, settings), settings)
     for name in chosen:
         fetch_repo_file(call, api, info, name, settings)
@@ -185,20 +178,6 @@ def fetch_repo_file(call, api, info, name: str, settings: Settings) -> Path:
         download=name.endswith(WEIGHT_SUFFIXES),
     )
     return Path(path)
-
-
-def choose_downloads(names: list[str], settings: Settings) -> list[str]:
-    """Config, tokenizer and safetensors weights; pickle weights only when allowed and nothing safer exists.
-
-    No other pickle file ever (e.g. a `vocab.pkl` matching a tokenizer pattern)."""
-    chosen = [n for n in names if matches(n, DOWNLOAD_PATTERNS) and not n.endswith(PICKLE_SUFFIXES)]
-    if settings.allow_pickle and not has_safetensors(names):
-        chosen += [n for n in names if matches(n, PICKLE_PATTERNS)]
-    return sorted(chosen)
-
-
-def matches(name: str, patterns: list[str]) -> bool:
-    return any(fnmatch.fnmatch(name, p) for p in patterns)
 
 
 def missing_bytes(info, names: list[str], settings: Settings) -> int:
@@ -352,9 +331,9 @@ def read_model(files: ModelFiles, spec: ModelSpec, head: Head, settings: Setting
     try:
         config = AutoConfig.from_pretrained(files.local_dir, trust_remote_code=False, **config_overrides(spec))
         # weights_only: even an allowed pickle may hold tensors and nothing else (no code, no objects).
-        model = auto_class.from_pretrained(
+        model, loading_info = auto_class.from_pretrained(
             files.local_dir, config=config, trust_remote_code=False, use_safetensors=use_safetensors,
-            weights_only=True, dtype=torch.float32,
+            weights_only=True, dtype=torch.float32, output_loading_info=True,
         )
     except pickle.UnpicklingError as error:
         raise UnsafeModelError(
@@ -363,7 +342,30 @@ def read_model(files: ModelFiles, spec: ModelSpec, head: Head, settings: Setting
         ) from error
     except (OSError, ValueError, KeyError, RuntimeError) as error:
         raise explain_load_error(error, spec, head) from error
+    check_nothing_untrained(model, loading_info.get("missing_keys") or [], spec, head)
     return model.eval()
+
+
+def check_nothing_untrained(model: torch.nn.Module, missing_keys, spec: ModelSpec, head: Head) -> None:
+    """Refuse a model whose checkpoint lacks weights the evaluation uses: transformers would fill
+    them with random values and the trial would score noise as if it were the model."""
+    # The encoder kinds read the last hidden states; only a classifier uses the pooler.
+    missing = sorted(k for k in missing_keys if head == "classifier" or ".pooler." not in f".{k}")
+    if not missing:
+        return
+    prefix = f"{model.base_model_prefix}."
+    head_keys = [k for k in missing if not k.startswith(prefix)]
+    if head == "classifier" and head_keys and len(head_keys) == len(missing):
+        raise ModelLoadError(
+            f"{spec.source} has no trained classification head (its weights lack {', '.join(head_keys[:2])}), "
+            "so its predictions would come from random weights.",
+            hint="Evaluate it as embedding-probe (what auto picks for a model without a head), or fine-tune it first.",
+        )
+    raise ModelLoadError(
+        f"{spec.source}: {len(missing)} of the model's weights are not in its checkpoint (e.g. {missing[0]}), "
+        "so part of it would be random.",
+        hint="Use a complete checkpoint of the model (re-download it, or save it again with save_pretrained).",
+    )
 
 
 def explain_load_error(error: Exception, spec: ModelSpec, head: Head) -> ModelLoadError:
@@ -383,60 +385,11 @@ def explain_load_error(error: Exception, spec: ModelSpec, head: Head) -> ModelLo
 
 
 def load_tokenizer(spec: ModelSpec, files: ModelFiles, settings: Settings) -> tuple[object, list[str]]:
-    from transformers import AutoTokenizer
-
+    """The model's own tokenizer, or the one `spec.tokenizer` names (fetched like a model)."""
     location: str | Path = files.local_dir
     if spec.tokenizer:
         location = fetch_model(ModelSpec(spec.tokenizer), settings=settings).local_dir if not is_local_source(spec.tokenizer) else spec.tokenizer
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(location, trust_remote_code=False)
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise ModelLoadError(
-            f"No usable tokenizer for {spec.tokenizer or spec.source}: {str(error).splitlines()[0][:200]}",
-            hint="Give a tokenizer from another id or folder (--tokenizer).",
-        ) from error
-    return tokenizer, ensure_pad_token(tokenizer, spec.tokenizer or spec.source)
-
-
-def ensure_pad_token(tokenizer, source: str) -> list[str]:
-    """Batched inference needs padding: fall back to the end-of-sequence token, as is common."""
-    if tokenizer.pad_token is not None:
-        return []
-    if tokenizer.eos_token is None:
-        raise ModelLoadError(
-            f"The tokenizer of {source} has no padding token and no end-of-sequence token to use instead.",
-            hint="Use a tokenizer that defines a pad token (--tokenizer).",
-        )
-    tokenizer.pad_token = tokenizer.eos_token
-    return [f"The tokenizer has no padding token; its end-of-sequence token {tokenizer.eos_token!r} is used instead."]
-
-
-def check_tokenizer_fits(tokenizer, config, source: str) -> None:
-    vocab_size = getattr(config, "vocab_size", None)
-    if vocab_size and len(tokenizer) > vocab_size:
-        raise ModelLoadError(
-            f"The tokenizer of {source} has {len(tokenizer):,} tokens but the model only has {vocab_size:,} embeddings, "
-            "so some token ids would fall outside the model.",
-            hint="Use the tokenizer the model was trained with (leave --tokenizer unset or point it to the right one).",
-        )
-    if tokenizer.pad_token_id is not None and getattr(config, "pad_token_id", None) is None:
-        config.pad_token_id = tokenizer.pad_token_id
-
-
-def resolve_max_length(spec: ModelSpec, tokenizer, config) -> int:
-    """The longest input the model accepts; a user's value may lower it, never raise it."""
-    positions = getattr(config, "max_position_embeddings", None) or UNBOUNDED_LENGTH
-    if getattr(config, "model_type", "") in OFFSET_POSITION_TYPES:
-        positions -= 2
-    limit = min(positions, tokenizer.model_max_length if tokenizer.model_max_length < UNBOUNDED_LENGTH else positions)
-    if spec.max_length is None:
-        return int(limit)
-    if spec.max_length > limit:
-        raise ModelLoadError(
-            f"Maximum length {spec.max_length} is more than {spec.source} accepts ({limit} tokens).",
-            hint=f"Use a maximum length of at most {limit}.",
-        )
-    return int(spec.max_length)
+    return read_tokenizer(location, spec.tokenizer or spec.source)
 
 
 def release(loaded: LoadedModel | None) -> None:

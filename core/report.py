@@ -232,7 +232,8 @@ def environment_facts(report: Report) -> list[tuple[str, str]]:
 
 
 def all_warnings(report: Report) -> list[str]:
-    return list(dict.fromkeys([*report.comparison.notes, *report.run.warnings, *report.run.dataset.warnings]))
+    trials = [f"{row.name}: {warning}" for row in report.comparison.leaderboard for warning in row.warnings]
+    return list(dict.fromkeys([*report.comparison.notes, *report.run.warnings, *trials, *report.run.dataset.warnings]))
 
 
 # -- HTML ------------------------------------------------------------------------------------

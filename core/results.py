@@ -60,6 +60,8 @@ class TrialResult:
     truncated_rows: int = 0
     settings: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    #: Signs that an ok trial's numbers may not mean what they seem (e.g. one label for every row).
+    warnings: list[str] = field(default_factory=list)
     predictions: list[RowPrediction] = field(default_factory=list)
 
     @property

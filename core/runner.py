@@ -19,13 +19,15 @@ import torch
 
 from core.dataset import LabeledSample
 from core.devices import check_device, detect_devices
-from core.errors import AppError, redact
+from core.errors import AppError, ModelLoadError, redact
 from core.loading import LoadedModel, ModelSpec, fetch_model, load_model, release
 from core.metrics import compare_pairs, compute_scores, leaders_warning, rows_correct
 from core.results import DatasetSummary, LatencyStats, RowPrediction, RunResult, TrialResult
 from core.settings import Settings, get_settings
-from core.tasks import AUTO, BASELINE_KINDS, get_kind, pick_kind
+from core.kinds import choose_kinds
+from core.tasks import AUTO, BASELINE_KINDS, get_kind
 from core.tasks.base import DEFAULT_TEMPLATE, Predictor, TaskOptions
+from core.trial_checks import check_vocabulary, prediction_warnings
 from core.timing import TRIM_INTERVAL_S, Latency, PeakMemory, Stopwatch, give_back_freed_memory
 
 log = logging.getLogger(__name__)
@@ -170,7 +172,7 @@ def new_result(spec: TrialSpec, settings: Settings, *, error: str | None = None)
 
 def _fail(result: TrialResult, sentence: str) -> None:
     result.status, result.error = "error", sentence
-    result.metrics, result.latency, result.predictions = None, None, []
+    result.metrics, result.latency, result.predictions, result.warnings = None, None, [], []
 
 
 def _settings_of(spec: TrialSpec, settings: Settings) -> dict:
@@ -187,6 +189,8 @@ def _settings_of(spec: TrialSpec, settings: Settings) -> dict:
 def _measure_trial(spec: TrialSpec, sample: LabeledSample, settings: Settings, result: TrialResult, report) -> LoadedModel | None:
     report("loading")
     kind_name, loaded = resolve_and_load(spec, sample, settings, result)
+    if loaded is not None:
+        result.warnings += check_vocabulary(loaded, list(sample.texts) + list(sample.pairs or []))
     predictor = get_kind(kind_name).prepare(loaded, sample, spec.options(settings))
     result.latency, outputs = time_predictor(predictor, sample, spec, settings, report)
     report("scoring")
@@ -200,6 +204,8 @@ def _measure_trial(spec: TrialSpec, sample: LabeledSample, settings: Settings, r
         RowPrediction(i, labels, round(float(score), 6), right)
         for i, (labels, score, right) in enumerate(zip(predictions.labels, predictions.scores, correct))
     ]
+    if loaded is not None:
+        result.warnings += prediction_warnings(predictions.labels, predictions.scores, sample.label_set)
     result.truncated_rows = predictor.truncated_rows
     result.notes += predictions.notes
     if predictor.truncated_rows:
@@ -216,8 +222,7 @@ def resolve_and_load(spec: TrialSpec, sample: LabeledSample, settings: Settings,
     result.notes += [files.note] if files.note else []
     kind_name = spec.kind
     if kind_name == AUTO:
-        kind_name, reason = pick_kind(files.config, files.pipeline_tag, sample.label_set)
-        result.notes.append(f"Evaluated as {kind_name} because {reason}.")
+        kind_name = auto_kind(spec.model, files, sample, result)
     result.kind = kind_name
     head = get_kind(kind_name).head
     loaded = load_model(model_spec, head=head, device=spec.device, dtype=spec.dtype, settings=settings, files=files)
@@ -226,6 +231,16 @@ def resolve_and_load(spec: TrialSpec, sample: LabeledSample, settings: Settings,
     result.settings["max_length"] = loaded.max_length
     result.notes += loaded.notes
     return kind_name, loaded
+
+
+def auto_kind(model: str, files, sample: LabeledSample, result: TrialResult) -> str:
+    """The kind `auto` means for this model (core.kinds' rule), noted on the trial with the reason."""
+    choice = choose_kinds(files.config, files.pipeline_tag, sample.label_set)
+    if choice.auto is None:
+        raise ModelLoadError(f"{model}: {choice.reason}, so no evaluation kind fits it.",
+                             hint="Choose the kind yourself (text-classification, zero-shot-classification or embedding-probe).")
+    result.notes.append(f"Evaluated as {choice.auto} because {choice.reason}.")
+    return choice.auto
 
 
 def latency_rows(n: int, count: int) -> list[int]:

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from core.dataset import LabeledSample
 from core.hub import ModelCandidate
-from core.loading import ModelSpec, resolve_max_length
+from core.loading import ModelSpec
+from core.tokenizing import resolve_max_length
 
 #: The largest class may be at most this many times the smallest before we warn.
 IMBALANCE_RATIO = 10.0

@@ -32,13 +32,16 @@ def leaderboard(comparison: Comparison) -> None:
         "macro-F1 95% CI": _interval(r.macro_f1_ci), "p50 ms": r.p50_ms, "p95 ms": r.p95_ms,
         "rows/s": r.throughput_per_s, "load s": r.load_s, "memory MB": r.memory_mb,
         "parameters (M)": r.parameters / 1e6 if r.parameters else None, "cost per 1k": r.cost_per_1k,
-        "Pareto": r.on_front, "error": r.error or "",
+        "Pareto": r.on_front, "warning": " ".join(r.warnings), "error": r.error or "",
     } for r in comparison.leaderboard])
     st.dataframe(frame, hide_index=True, column_config={
         "accuracy": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="%.3f"),
         "macro-F1": st.column_config.NumberColumn(format="%.3f"),
         "cost per 1k": st.column_config.NumberColumn(format="$%.4f"),
     })
+    for row in comparison.leaderboard:
+        for warning in row.warnings:
+            st.warning(state.md(f"{row.name}: {warning}"))
 
 
 def _interval(bounds) -> str:

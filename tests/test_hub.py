@@ -364,12 +364,6 @@ def test_offline_mode_does_not_ask_the_hub(hub_env, monkeypatch):
     assert not result.hub_reached and "HF_HUB_OFFLINE is set" in result.notice and hub_env.paths() == []
 
 
-def test_load_patterns_are_in_step_with_the_loader():
-    loading = pytest.importorskip("core.loading", reason="core.loading is not importable yet")
-    assert hub.LOAD_PATTERNS == tuple(loading.DOWNLOAD_PATTERNS)
-    assert hub.PICKLE_PATTERNS == tuple(loading.PICKLE_PATTERNS)
-
-
 # --------------------------------------------------------------------------- command line
 
 

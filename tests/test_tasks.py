@@ -9,7 +9,8 @@ from core.dataset import load_csv
 from core.errors import InputError, LabelMappingError
 from core.loading import ModelSpec, load_model
 from core.runner import TrialSpec, run_trial
-from core.tasks import get_kind, pick_kind
+from core.kinds import choose_kinds
+from core.tasks import get_kind
 from core.tasks.base import TaskOptions
 from core.tasks.labels import map_labels
 from tests import tiny_models
@@ -123,11 +124,12 @@ def test_minilm_probe_on_shipped_sample_beats_baselines(minilm, example_csv):
 def test_mean_pooled_embeddings_match_sentence_transformers(minilm):
     from sentence_transformers import SentenceTransformer
 
-    from core.inference import encode, mean_pooled, run_batches
+    from core.inference import encode, run_batches
+    from core.pooling import Pooling, pooled_forward
 
     texts = ["The export crashes every time.", "Please add dark mode", "What are your office hours on Friday?"]
     loaded = load_model(ModelSpec(str(minilm)), head="encoder")
-    ours = run_batches(loaded.model, loaded.tokenizer, encode(loaded.tokenizer, texts, max_length=256), mean_pooled, batch_size=2, device="cpu")
+    ours = run_batches(loaded.model, loaded.tokenizer, encode(loaded.tokenizer, texts, max_length=256), pooled_forward(Pooling()), batch_size=2, device="cpu")
     theirs = SentenceTransformer(str(minilm), device="cpu").encode(texts, convert_to_tensor=True)
     cosine = torch.nn.functional.cosine_similarity(ours, theirs.float())
     assert cosine.min().item() > 0.9999
@@ -137,12 +139,35 @@ def test_auto_picks_kind_from_config():
     nli = {"architectures": ["BertForSequenceClassification"], "label2id": {"ENTAILMENT": 0, "NEUTRAL": 1}}
     classifier = {"architectures": ["BertForSequenceClassification"], "label2id": {"POSITIVE": 0}}
     encoder = {"architectures": ["BertModel"]}
-    assert pick_kind(nli, None, ["a"])[0] == "zero-shot-classification"
-    assert pick_kind(nli, None, ["entailment", "neutral"])[0] == "text-classification"
-    assert pick_kind(classifier, None, ["a"])[0] == "text-classification"
-    assert pick_kind(encoder, None, ["a"])[0] == "embedding-probe"
-    assert pick_kind(encoder, "text-classification", ["a"])[0] == "embedding-probe"
-    assert pick_kind(classifier, "sentence-similarity", ["a"]) == ("embedding-probe", "its Hub pipeline tag is sentence-similarity")
+    assert choose_kinds(nli, None, ["a"]).auto == "zero-shot-classification"
+    assert choose_kinds(nli, None, ["entailment", "neutral"]).auto == "text-classification"
+    assert choose_kinds(classifier, None, ["a"]).auto == "text-classification"
+    assert choose_kinds(encoder, None, ["a"]).auto == "embedding-probe"
+
+
+@pytest.mark.parametrize(
+    "config, tag, fits, auto",
+    [
+        # a classification head tagged feature-extraction: the head is what loads, so it is a classifier
+        ({"architectures": ["BertForSequenceClassification"], "id2label": {"0": "bug", "1": "other"}}, "feature-extraction",
+         ("text-classification", "embedding-probe"), "text-classification"),
+        # 'entails' is an entailment class, as transformers' zero-shot pipeline reads it
+        ({"architectures": ["RobertaForSequenceClassification"], "id2label": {"0": "entails", "1": "neutral"}}, "text-classification",
+         ("zero-shot-classification", "embedding-probe"), "zero-shot-classification"),
+        # a bare encoder tagged text-classification would load a random head: it is probed
+        ({"architectures": ["BertModel"]}, "text-classification", ("embedding-probe",), "embedding-probe"),
+        # config unknown (a search result): the tag decides
+        (None, "zero-shot-classification", ("zero-shot-classification", "embedding-probe"), "zero-shot-classification"),
+        (None, "text-generation", (), None),
+    ],
+)
+def test_one_rule_decides_fits_and_auto(config, tag, fits, auto):
+    from core import hub
+
+    choice = choose_kinds(config, tag)
+    assert choice.fits == fits and choice.auto == auto
+    assert tuple(hub.kinds_for(tag, config)) == fits  # what Discover shows
+    assert auto is None or auto == fits[0]
 
 
 def test_unknown_kind_lists_valid_ones():

@@ -1,7 +1,7 @@
 """`embedding-probe`: how well a linear classifier separates the sample on a model's embeddings.
 
-A cheap estimate of fine-tuning potential: mean-pooled embeddings from any encoder (or the
-encoder inside a classifier), scored by cross-validated logistic regression.
+A cheap estimate of fine-tuning potential: embeddings from any encoder (or the encoder inside a
+classifier), pooled as the repo declares (core.pooling), scored by cross-validated logistic regression.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from core.dataset import LabeledSample
-from core.inference import encode, mean_pooled, run_batches
+from core.inference import encode, run_batches
 from core.loading import LoadedModel
+from core.pooling import Pooling, pooled_forward, read_pooling
 from core.tasks.base import OnRows, Predictions, TaskOptions
 from core.tasks.cross_validation import cross_validated, fold_count
 
@@ -30,6 +31,7 @@ class ProbePredictor:
     loaded: LoadedModel
     sample: LabeledSample
     options: TaskOptions
+    pooling: Pooling
     truncated_rows: int = 0
     notes: list[str] = field(default_factory=list)
 
@@ -37,7 +39,7 @@ class ProbePredictor:
         encoded = encode(self.loaded.tokenizer, texts, pairs, max_length=self.loaded.max_length)
         self.truncated_rows = encoded.truncated_rows
         return run_batches(
-            self.loaded.model, self.loaded.tokenizer, encoded, mean_pooled,
+            self.loaded.model, self.loaded.tokenizer, encoded, pooled_forward(self.pooling),
             batch_size=batch_size, device=self.loaded.device, on_rows=on_rows,
         )
 
@@ -53,5 +55,6 @@ class EmbeddingProbe:
 
     def prepare(self, loaded: LoadedModel, sample: LabeledSample, options: TaskOptions) -> ProbePredictor:
         fold_count(sample, options.folds)  # fail before any timing if the sample cannot be cross-validated
-        notes = ["Latency is the encoder's; the logistic-regression head adds well under a millisecond."]
-        return ProbePredictor(loaded, sample, options, notes=notes)
+        pooling = read_pooling(loaded.files.local_dir)
+        notes = [pooling.describe(), "Latency is the encoder's; the logistic-regression head adds well under a millisecond."]
+        return ProbePredictor(loaded, sample, options, pooling, notes=notes)

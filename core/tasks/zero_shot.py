@@ -13,18 +13,11 @@ import torch
 
 from core.dataset import LabeledSample
 from core.errors import InputError, LabelMappingError
+from core.kinds import entailment_index
 from core.inference import classifier_logits, encode, run_batches
 from core.loading import LoadedModel
 from core.tasks.base import OnRows, Predictions, TaskOptions
 from core.tasks.classification import MULTI_LABEL_THRESHOLD, model_label_names
-
-
-def entailment_index(label2id: dict[str, int]) -> int | None:
-    """The id of the label starting with 'entail' (case-insensitive), as the pipeline finds it."""
-    for label, index in label2id.items():
-        if label.lower().startswith("entail"):
-            return int(index)
-    return None
 
 
 def build_hypotheses(labels: list[str], template: str, descriptions: dict[str, str]) -> list[str]:
