@@ -39,9 +39,9 @@ class Pooling:
     skipped_modules: tuple[str, ...] = ()  # sentence-transformers modules after pooling that are not applied
 
     def describe(self) -> str:
-        how = " + ".join(self.modes) + (", L2-normalized" if self.normalize else "")
-        origin = f"as {self.declared_by} declares" if self.declared_by else "(the repo declares no pooling)"
-        sentence = f"Embeddings are {how} pooled {origin}."
+        how = " + ".join(self.modes) + " pooling" + (", L2-normalized" if self.normalize else "")
+        origin = f"as {self.declared_by} declares" if self.declared_by else "the default: the repo declares no pooling"
+        sentence = f"Embeddings: {how}, {origin}."
         if self.skipped_modules:
             sentence += f" The repo's {', '.join(self.skipped_modules)} module(s) after pooling are not applied."
         return sentence
