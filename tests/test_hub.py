@@ -377,8 +377,9 @@ def test_discover_prints_a_table_with_signals_and_flags(hub_env, capsys):
     assert run_discover("--task", "text-classification", "--no-local") == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split() == list(discover.COLUMNS)
-    assert lines[1].split() == ["acme/ticket-classifier", "hub", "classify,probe", "52,000", "130", "17.5K",
-                                hub_env.repos["acme/ticket-classifier"].last_modified[:10], "PDMSLA"]
+    repo = hub_env.repos["acme/ticket-classifier"]
+    assert lines[1].split() == ["acme/ticket-classifier", "hub", "classify,probe", "52,000", "130",
+                                f"{repo.parameters / 1000:.1f}K", repo.last_modified[:10], "PDMSLA"]
     assert lines[4].split()[-1] == "PDM-LA" and lines[-1] == discover.LEGEND
 
 
