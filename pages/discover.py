@@ -93,14 +93,15 @@ def results_table(result: hub.SearchResult) -> None:
 def model_details(candidates: list[hub.ModelCandidate]) -> None:
     with st.expander("Model details: files, download size, labels, card, checklist"):
         candidate = st.selectbox("Model", candidates, format_func=lambda c: c.id, key="details_model")
-        if not st.button("Show details"):
-            return
-        try:
-            details = hub.model_details(candidate)
-        except AppError as error:
-            st.error(state.md(error.sentence))
-            return
-        show_details(details)
+        if st.button("Show details"):
+            try:
+                st.session_state["details_shown"] = hub.model_details(candidate)
+            except AppError as error:
+                st.session_state.pop("details_shown", None)
+                st.error(state.md(error.sentence))
+        shown = st.session_state.get("details_shown")
+        if shown is not None and shown.candidate.id == candidate.id:  # kept across reruns until another model is picked
+            show_details(shown)
 
 
 def show_details(details: hub.ModelDetails) -> None:

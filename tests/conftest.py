@@ -92,6 +92,14 @@ def main_module_restored():
     sys.modules["__main__"] = main
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    """Keep each phase's report on the test item, so fixtures can tell whether the test failed."""
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
 @pytest.fixture
 def only_localhost(monkeypatch):
     """Fail the test if it tried to reach anything but loopback (the real Hub above all)."""

@@ -136,10 +136,24 @@ def new_tab(browser, **context_options):
 
 
 @pytest.fixture
-def page(browser):
+def page(browser, request):
     tab = new_tab(browser)
     yield tab
+    failed = getattr(request.node, "report_call", None)
+    if failed is not None and failed.failed:
+        keep_failure(tab, request.node.name)
     tab.context.close()
+
+
+def keep_failure(tab, name: str) -> None:
+    """The page at the moment a browser test failed: a screenshot and its text, in artifacts/browser/failures/."""
+    folder = ARTIFACTS / "failures"
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        tab.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+        (folder / f"{name}.txt").write_text(f"{tab.url}\n\n{tab.inner_text('body')}", encoding="utf-8")
+    except Exception as error:  # noqa: BLE001 - a closed page must not hide the test's own failure
+        (folder / f"{name}.txt").write_text(f"could not capture the page: {error}", encoding="utf-8")
 
 
 def open_page(tab, title: str, heading: str) -> None:
@@ -215,6 +229,24 @@ def test_search_shortlist_upload_run_compare_and_download(page, dashboard, tmp_p
     assert not outside, f"the browser asked for {outside[:3]}"
 
 
+def choose_option(tab, select, typed: str, option: str) -> None:
+    """Pick an option of a Streamlit selectbox and wait until the box holds it.
+
+    The box is scrolled to the middle of the window first: near the bottom edge its list opens
+    clipped and is redrawn as the page scrolls, so the option was sometimes missing or detached
+    and Enter kept the old value (the flaky hostile-card test). Typing filters the list to the
+    one match, which is clicked once visible; the box's input then holds the chosen value."""
+    from playwright.sync_api import expect
+
+    select.evaluate("element => element.scrollIntoView({block: 'center'})")
+    select.click()
+    tab.keyboard.type(typed)
+    choice = tab.get_by_role("option", name=option)
+    choice.wait_for(state="visible")
+    choice.click()
+    expect(select.locator("input")).to_have_value(option)
+
+
 def assert_inert(tab) -> None:
     """No dialog opened, no injected element exists, no javascript: link is clickable."""
     assert tab.dialogs == [], f"a script ran: {tab.dialogs}"
@@ -238,10 +270,7 @@ def test_markup_in_ids_labels_cards_and_texts_stays_inert_on_every_page(page, da
     page.get_by_role("button", name="Search").click()
     page.get_by_text("Select rows to add them").wait_for()
     page.get_by_text("Model details: files, download size, labels, card, checklist").click()
-    page.locator("[data-testid='stSelectbox']", has_text="Model").last.click()
-    page.keyboard.type("pwned-id")  # filter, then take the one match: the list is virtual and redrawn
-    page.get_by_role("option", name=HOSTILE_ID).wait_for()
-    page.keyboard.press("Enter")
+    choose_option(page, page.locator("[data-testid='stSelectbox']", has_text="Model").last, "pwned-id", HOSTILE_ID)
     page.get_by_role("button", name="Show details").click()
     page.get_by_text("<script>alert(4)</script>", exact=False).first.wait_for()  # the card, shown as text
     assert_inert(page)
