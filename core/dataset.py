@@ -95,9 +95,11 @@ def load_csv(
     settings = settings or get_settings()
     raw, name = _read_bytes(source, source_name)
     text, encoding, warnings = decode_bytes(raw)
-    frame = read_frame(text, delimiter=delimiter)
+    sep = delimiter or detect_delimiter(text) if text.strip() else ","
+    frame = read_frame(text, delimiter=sep)
     columns = choose_columns(list(frame.columns), text=text_column, pair=text_pair_column, label=label_column)
     check_limits(frame, columns, settings)
+    check_no_swallowed_rows(text, sep, frame, columns)
     return build_sample(frame, columns, label_sep=label_sep, encoding=encoding, warnings=warnings, name=name)
 
 
@@ -213,18 +215,58 @@ def read_frame(text: str, *, delimiter: str | None = None) -> pd.DataFrame:
             f"The file could not be read as delimited text with delimiter {sep!r}: {error}",
             hint="Check quoting in the row named above, or give the delimiter explicitly.",
         ) from error
+    check_unique_columns(header_names(text, sep))  # the raw header: pandas renames a repeat to 'label.1'
     frame.columns = [str(c).strip() for c in frame.columns]
-    check_unique_columns(list(frame.columns))
     return frame
 
 
+def header_names(text: str, sep: str) -> list[str]:
+    """The first record's names, as written (stripped), read with the file's quoting."""
+    try:
+        first = next(csv.reader(io.StringIO(text, newline=""), delimiter=sep), [])
+    except csv.Error:
+        return []
+    return [name.strip() for name in first]
+
+
 def check_unique_columns(columns: list[str]) -> None:
-    repeated = sorted({c for c in columns if columns.count(c) > 1})
+    repeated = sorted(name for name, count in Counter(columns).items() if count > 1)
     if repeated:
         raise InputError(
             f"The header names the column {repeated[0]!r} more than once (columns are: {', '.join(columns)}).",
             hint="Give every column its own name in the first row.",
         )
+
+
+def check_no_swallowed_rows(text: str, sep: str, frame: pd.DataFrame, columns: ColumnMapping) -> None:
+    """Refuse a file where a quote left open swallowed the following rows into one cell.
+
+    A quoted cell may hold line breaks; but when the lines inside one cell each read as a row of
+    this file, ending in one of its labels, a quote was opened by mistake and those rows would be
+    lost without a word. Says on which line the quote opened and where it closed.
+    """
+    labels = set(frame[columns.label])
+    width = len(frame.columns)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
+    last_line = 0
+    try:
+        for record in reader:
+            first_line, last_line = last_line + 1, reader.line_num
+            inside = [line for cell in record if "\n" in cell or "\r" in cell for line in cell.splitlines()[1:]]
+            rows = [line for line in inside if looks_like_row(line, sep, width, labels)]
+            if rows:
+                raise InputError(
+                    f"A quote opened on line {first_line} is only closed on line {last_line}, so {len(rows)} rows in between "
+                    f"(e.g. {rows[0][:80]!r}) were read as part of one cell.",
+                    hint=f'Close the quote on line {first_line}, or double it ("") if it is part of the text.',
+                )
+    except csv.Error:
+        return  # pandas read it; what the csv module cannot read is not this check's to judge
+
+
+def looks_like_row(line: str, sep: str, width: int, labels: set[str]) -> bool:
+    fields = next(csv.reader([line], delimiter=sep), [])
+    return len(fields) == width and any(field.strip() in labels for field in fields[1:])
 
 
 def choose_columns(available: list[str], *, text: str | None, pair: str | None, label: str | None) -> ColumnMapping:

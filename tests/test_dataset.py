@@ -108,3 +108,38 @@ def test_unusable_files_say_why(raw, message):
 def test_missing_file_names_the_path(tmp_path):
     with pytest.raises(InputError, match="does not exist"):
         load_csv(tmp_path / "nope.csv")
+
+
+def tickets(n: int = 40) -> list[str]:
+    return ["text,label"] + [f"the app crash {i},bug" if i % 2 else f"please add option {i},feature_request" for i in range(n)]
+
+
+def test_a_quote_left_open_that_swallows_rows_is_refused_naming_its_line():
+    """Audit item 3: 40 rows in, 30 evaluated without a word. pandas alone reads 30 rows here."""
+    import io
+
+    import pandas as pd
+
+    lines = tickets()
+    lines[6] = '"the app crash 5,bug'  # line 7 of the file opens a quote...
+    lines[16] = 'please add option" 15,feature_request'  # ...that line 17 closes
+    raw = ("\n".join(lines) + "\n").encode()
+    assert len(pd.read_csv(io.BytesIO(raw))) == 30  # the silent loss this check exists for
+    with pytest.raises(InputError) as refused:
+        load_csv(raw)
+    assert "A quote opened on line 7 is only closed on line 17, so 9 rows in between" in refused.value.sentence
+    assert 'Close the quote on line 7, or double it ("")' in refused.value.sentence
+
+
+def test_quoted_cells_with_line_breaks_and_commas_are_still_read():
+    raw = b'text,label\n"first line, with a comma\nsecond line, also\nthird",bug\nplain one,feature_request\n'
+    sample = load_csv(raw)
+    assert len(sample) == 2 and sample.texts[0] == "first line, with a comma\nsecond line, also\nthird"
+
+
+def test_a_repeated_column_name_is_refused_before_pandas_renames_it():
+    """Audit item 4: pandas turns `label,label` into `label, label.1` and the first one was used silently."""
+    with pytest.raises(InputError, match=r"names the column 'label' more than once \(columns are: text, label, label\)"):
+        load_csv(b"text,label,label\ncrash,bug,feature_request\n")
+    with pytest.raises(InputError, match="'label' more than once"):
+        load_csv(b"text\tlabel\t label \ncrash\tbug\tx\n")  # the same name once stripped
