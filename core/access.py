@@ -32,6 +32,15 @@ class Visitor:
     sentence: str = ""
 
 
+def may_change_run(owner: str | None, user: str | None) -> bool:
+    """Whether `user` may cancel, resume, share or delete a run that `owner` started.
+
+    Signed in, only the owner may. With sign-in off (no user: also the command line, run by the
+    server's administrator) anyone may, as every run is everyone's; a run started before sign-in
+    was turned on has no owner and stays everyone's."""
+    return user is None or owner is None or owner == user
+
+
 def check_mode(settings: Settings) -> str:
     if settings.sign_in not in MODES:
         raise InputError(f"{SIGN_IN}={settings.sign_in!r} is not a sign-in mode.",

@@ -36,6 +36,9 @@ WORKER_POLL_S = "MSD_WORKER_POLL_S"
 PLUGINS = "MSD_PLUGINS"
 SIGN_IN = "MSD_SIGN_IN"
 USER_HEADER = "MSD_USER_HEADER"
+AUTO_RESUME_ATTEMPTS = "MSD_AUTO_RESUME_ATTEMPTS"
+TRIAL_NICE = "MSD_TRIAL_NICE"
+TRIAL_THREADS = "MSD_TRIAL_THREADS"
 
 
 def _int(name: str, default: int) -> int:
@@ -94,6 +97,12 @@ class Settings:
     plugins: tuple[str, ...] = field(default_factory=tuple)
     sign_in: str = ""  # "" (nobody signs in), "proxy" (a trusted user header) or "oidc" (st.login)
     user_header: str = "X-Forwarded-User"
+    #: How often a run whose worker died is queued again by itself (0: never; resume by hand).
+    auto_resume_attempts: int = 2
+    #: Niceness added to trial processes, so the web server answers while trials use every core.
+    trial_nice: int = 10
+    #: torch threads per trial process; 0 keeps torch's default (one per core).
+    trial_threads: int = 0
 
     @property
     def hf_endpoint(self) -> str:
@@ -151,4 +160,7 @@ def get_settings() -> Settings:
         plugins=tuple(p.strip() for p in os.environ.get(PLUGINS, "").split(",") if p.strip()),
         sign_in=os.environ.get(SIGN_IN, "").strip().lower(),
         user_header=os.environ.get(USER_HEADER, "").strip() or "X-Forwarded-User",
+        auto_resume_attempts=max(0, _int(AUTO_RESUME_ATTEMPTS, 2)),
+        trial_nice=max(0, _int(TRIAL_NICE, 10)),
+        trial_threads=max(0, _int(TRIAL_THREADS, 0)),
     )

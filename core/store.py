@@ -24,12 +24,13 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from core.dataset import ColumnMapping, DroppedRows, LabeledSample
+from core.access import may_change_run
 from core.errors import AppError, InputError
 from core.metrics import PairedTest
 from core.results import DatasetSummary, RowPrediction, RunResult, TrialResult, trial_from_dict, trial_to_dict
 from core.settings import DATABASE_URL, Settings, get_settings
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_MS = 10_000
 #: Run states. A run is a job while queued or running.
 QUEUED, RUNNING, DONE, CANCELLED, INTERRUPTED, FAILED = "queued", "running", "done", "cancelled", "interrupted", "failed"
@@ -67,6 +68,8 @@ runs = sa.Table(
     sa.Column("started_at", sa.Float),
     sa.Column("finished_at", sa.Float),
     sa.Column("failure", sa.Text),  # why a job stopped outside any trial, in a sentence
+    # how often the run was queued again by itself after its worker died (bounded by a setting)
+    sa.Column("auto_resumes", sa.Integer, nullable=False, default=0, server_default="0"),
 )
 trials = sa.Table(
     "trials", metadata,
@@ -119,7 +122,9 @@ progress = sa.Table(
 #: locked transaction. A new database gets the current tables at once and is stamped
 #: SCHEMA_VERSION. To change the schema: change the tables above, bump SCHEMA_VERSION and add
 #: `MIGRATIONS[n] = function(connection)` that alters a version n-1 database (ALTER TABLE ...).
-MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {}
+MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {
+    2: lambda db: db.exec_driver_sql("ALTER TABLE runs ADD COLUMN auto_resumes INTEGER NOT NULL DEFAULT 0"),
+}
 
 
 class StoreError(AppError):
@@ -328,8 +333,20 @@ class Store:
 
     # -- what users do -------------------------------------------------------------------------
 
-    def request_cancel(self, run_id: str) -> bool:
+    def run_owner(self, run_id: str) -> str | None:
+        """Who started the run (None: nobody signed in)."""
+        return self._run_row(run_id).started_by
+
+    def check_may_change(self, run_id: str, user: str | None, action: str) -> None:
+        """Refuse `action` on a run that is not `user`'s (core.access.may_change_run); None is anyone."""
+        owner = self.run_owner(run_id)
+        if not may_change_run(owner, user):
+            raise InputError(f"Run {run_id} is {owner}'s: only they may {action} it.",
+                             hint="Ask them, or run the same plan again as your own (History, rerun).")
+
+    def request_cancel(self, run_id: str, *, by: str | None = None) -> bool:
         """Ask for a job to stop; a queued one is cancelled at once. False if it had already ended."""
+        self.check_may_change(run_id, by, "cancel")
         with self.engine.begin() as db:
             asked = db.execute(runs.update().where(runs.c.id == run_id, runs.c.status.in_(ACTIVE))
                                .values(cancel_requested=True)).rowcount
@@ -343,8 +360,15 @@ class Store:
         with self.engine.connect() as db:
             return bool(db.execute(sa.select(runs.c.cancel_requested).where(runs.c.id == run_id)).scalar())
 
-    def resume(self, run_id: str) -> int:
-        """Queue a stopped run again so its unfinished trials run; returns how many will run."""
+    def auto_resumes(self, run_id: str) -> int:
+        """How often the run was queued again by itself after its worker died."""
+        return int(self._run_row(run_id).auto_resumes or 0)
+
+    def resume(self, run_id: str, *, by: str | None = None, automatic: bool = False) -> int:
+        """Queue a stopped run again so its unfinished trials run; returns how many will run.
+
+        `automatic` counts the resume against the run's limit of self-resumes after worker deaths."""
+        self.check_may_change(run_id, by, "resume")
         status = self._run_row(run_id).status
         if status not in RESUMABLE:
             raise InputError(f"Run {run_id} is {status}; only interrupted, cancelled or failed runs can be resumed.",
@@ -357,18 +381,22 @@ class Store:
             )).rowcount
             if count:
                 db.execute(runs.update().where(runs.c.id == run_id)
-                           .values(status=QUEUED, cancel_requested=False, finished_at=None, failure=None))
+                           .values(status=QUEUED, cancel_requested=False, finished_at=None, failure=None,
+                                   auto_resumes=runs.c.auto_resumes + (1 if automatic else 0)))
         if not count:
             raise InputError(f"Run {run_id} has no unfinished trials.", hint="Use rerun to run it again from the start.")
         return count
 
-    def set_shared(self, run_id: str, shared: bool) -> None:
+    def set_shared(self, run_id: str, shared: bool, *, by: str | None = None) -> None:
+        self.check_may_change(run_id, by, "share")
         with self.engine.begin() as db:
             if not db.execute(runs.update().where(runs.c.id == run_id).values(shared=shared)).rowcount:
                 raise _no_run(run_id)
 
-    def delete_run(self, run_id: str) -> bool:
+    def delete_run(self, run_id: str, *, by: str | None = None) -> bool:
         """Delete a run and everything under it; False if there was none. Running jobs are refused."""
+        if self._run_exists(run_id):
+            self.check_may_change(run_id, by, "delete")
         with self.engine.begin() as db:
             deleted = db.execute(runs.delete().where(runs.c.id == run_id, runs.c.status != RUNNING)).rowcount
         if not deleted and self._run_exists(run_id):

@@ -4,8 +4,8 @@ A model that crashes, runs out of memory or hangs takes down only its own child;
 worker writes an error row and goes on. Progress reaches the store every half second
 while a trial runs; each ended trial is committed at once, so a killed worker loses
 nothing that ended, and its children end with it. One worker per machine (per data
-directory) holds a file lock, which the OS releases even on SIGKILL: that is how the
-dashboard knows whether one is alive (`worker_alive`, `ensure_worker`).
+directory) holds a file lock; core.supervision owns the lock, starting workers and healing
+after one died.
 
 Jobs run in threads of the worker, at most one per GPU and `cpu_jobs` on the CPU; SIGTERM
 or Ctrl-C stops the running trials and marks them interrupted, to be resumed later.
@@ -13,38 +13,31 @@ or Ctrl-C stops the running trials and marks them interrupted, to be resumed lat
 
 from __future__ import annotations
 
-import fcntl
 import importlib
 import logging
 import multiprocessing
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from multiprocessing.connection import wait
-from pathlib import Path
 
 import sqlalchemy as sa
 
 from core.dataset import LabeledSample
-from core.errors import AppError
 from core.results import TrialResult, trial_from_dict, trial_to_dict
 from core.runner import TrialSpec, assemble_run, new_result, run_trial
-from core.settings import DATA_DIR, TRIAL_TIMEOUT_S, Settings, get_settings
+from core.settings import TRIAL_TIMEOUT_S, Settings, get_settings
 from core.store import (
     CANCELLED, DONE, FAILED, INTERRUPTED, RunOptions, Store, explain_store_failure, job_devices, this_host,
 )
+from core.supervision import INTERRUPTED_SENTENCE, hold_worker_lock, mark_interrupted, resume_interrupted
 
 log = logging.getLogger(__name__)
 PROGRESS_INTERVAL_S = 0.5
 KILL_GRACE_S = 2.0
-LOCK_WAIT_S = 2.0
-ROOT = Path(__file__).resolve().parent.parent
-INTERRUPTED_SENTENCE = "The worker stopped while this trial was running; resume the run to run it again."
 
 
 # -- submitting, and the machine's worker ---------------------------------------------------
@@ -56,86 +49,6 @@ def submit(store: Store, sample: LabeledSample, specs: list[TrialSpec], *, start
     options = RunOptions(price_per_hour=dict(price_per_hour or {}))
     return store.create_run(sample, [asdict(s) for s in specs], started_by=started_by, shared=shared, command=command,
                             options=options)
-
-
-def lock_path(settings: Settings) -> Path:
-    return settings.data_dir / "worker.lock"
-
-
-def worker_alive(settings: Settings | None = None) -> bool:
-    """Whether a worker holds this machine's worker lock right now."""
-    path = lock_path(settings or get_settings())
-    if not path.exists():
-        return False
-    with path.open("a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(handle, fcntl.LOCK_UN)
-    return False
-
-
-def worker_pid(settings: Settings | None = None) -> int | None:
-    """The process id of the live worker, or None when none is alive."""
-    settings = settings or get_settings()
-    if not worker_alive(settings):
-        return None
-    text = lock_path(settings).read_text().strip()
-    return int(text) if text.isdigit() else None
-
-
-def ensure_worker(settings: Settings | None = None) -> bool:
-    """Start a background worker unless one is alive; True if this call started one.
-
-    The lock is taken here and handed to the new process, so two sessions calling this at
-    the same moment start one worker, and a second call during its start-up starts none.
-    """
-    settings = settings or get_settings()
-    if worker_alive(settings):
-        return False
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    handle = lock_path(settings).open("a")
-    if not _try_lock(handle, wait_s=0.2):  # a moment, in case another caller's probe holds it
-        handle.close()
-        return False
-    with handle, (settings.data_dir / "worker.log").open("a") as log_file:
-        subprocess.Popen(
-            [sys.executable, "-m", "core", "worker", "--lock-fd", str(handle.fileno())], cwd=ROOT,
-            stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-            pass_fds=[handle.fileno()], env=_worker_env(settings),
-        )
-    return True
-
-
-def _worker_env(settings: Settings) -> dict[str, str]:
-    """Our environment, with the data directory made absolute: the worker runs from the project root."""
-    return {**os.environ, DATA_DIR: str(settings.data_dir.resolve())}
-
-
-def hold_worker_lock(settings: Settings, *, inherited_fd: int | None = None):
-    """Take (or keep, when handed over by `ensure_worker`) this machine's worker lock; write our pid in it."""
-    handle = os.fdopen(inherited_fd, "a") if inherited_fd is not None else lock_path(settings).open("a")
-    os.set_inheritable(handle.fileno(), False)
-    if not _try_lock(handle, wait_s=LOCK_WAIT_S):  # a `worker_alive` probe may hold it for a moment
-        handle.close()
-        raise AppError("Another worker is already running on this machine.", hint="One is enough.")
-    handle.truncate(0)
-    handle.write(f"{os.getpid()}\n")
-    handle.flush()
-    return handle
-
-
-def _try_lock(handle, *, wait_s: float) -> bool:
-    deadline = time.monotonic() + wait_s
-    while True:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return True
-        except BlockingIOError:
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.02)
 
 
 # -- one trial in a child process ---------------------------------------------------------
@@ -179,8 +92,21 @@ def _child_main(connection, spec: dict, sample: LabeledSample, plugins: tuple[st
     def report(step: str, rows_done: float = 0, rows_total: int = 0) -> None:
         connection.send(("progress", {"step": step, "rows_done": rows_done, "rows_total": rows_total}))
 
-    result = run_trial(TrialSpec(**spec), sample, settings=get_settings(), progress=report)
+    settings = get_settings()
+    yield_to_the_web_server(settings)
+    result = run_trial(TrialSpec(**spec), sample, settings=settings, progress=report)
     connection.send(("result", trial_to_dict(result)))
+
+
+def yield_to_the_web_server(settings: Settings) -> None:
+    """Run this trial at a lower CPU priority (and, if set, on fewer threads), so pages stay quick
+    while trials use every core of a shared server."""
+    if settings.trial_nice:
+        os.nice(settings.trial_nice)
+    if settings.trial_threads:
+        import torch
+
+        torch.set_num_threads(settings.trial_threads)
 
 
 def trial_context(plugins: tuple[str, ...]):
@@ -397,16 +323,11 @@ class Worker:
         self.stopping = threading.Event()
 
     def recover(self) -> list[str]:
-        """After a worker on this machine died: its running trials and runs become interrupted."""
-        found = self.store.running_trials(host=self.host)
-        for run_id, running in found.items():
-            for position, spec in running:
-                row = new_result(TrialSpec(**spec), self.settings, error=INTERRUPTED_SENTENCE)
-                self.store.save_trial(run_id, position, row, status=INTERRUPTED)
-            self.store.set_run_status(run_id, INTERRUPTED)
-            self.store.clear_progress(run_id)
-            log.warning("run %s was interrupted by a worker that stopped; resume it to finish", run_id)
-        return list(found)
+        """After a worker on this machine died: its running trials and runs become interrupted,
+        and are queued again within the auto-resume limit (when nobody healed them first)."""
+        interrupted = mark_interrupted(self.store, self.settings, host=self.host)
+        resume_interrupted(self.store, interrupted, self.settings)
+        return interrupted
 
     def schedule(self) -> list[str]:
         """Start every queued job whose devices are free; returns the run ids started."""

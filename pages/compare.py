@@ -6,7 +6,9 @@ import streamlit as st
 from core.errors import InputError
 from core import charts
 from core.compare import Comparison, build_comparison
+from core.dataset import LabeledSample
 from core.report import neutralize_frame
+from core.results import RunResult
 from core.store import QUEUED, RUNNING
 from pages import progress, runs, state
 
@@ -92,14 +94,22 @@ def error_browser(comparison: Comparison) -> None:
                        file_name="errors.csv", mime="text/csv")
 
 
+@st.cache_data(max_entries=16, show_spinner=False)
+def finished_run(run_id: str, _store) -> tuple[RunResult, LabeledSample | None]:
+    """A finished run and its sample, read once per server: finished runs never change, and big
+    ones take seconds to read. The caller checks that the viewer may see the run."""
+    return _store.load_run(run_id), _store.load_sample(run_id)
+
+
 def show(run_id: str) -> None:
     store = state.store()
     try:
-        run, sample = store.load_run(run_id), store.load_sample(run_id)
+        active = store.job_progress(run_id).status in (QUEUED, RUNNING)
+        run, sample = (store.load_run(run_id), store.load_sample(run_id)) if active else finished_run(run_id, store)
     except InputError:
         st.error(f"Run {state.md(run_id)} does not exist (deleted?). Pick another one above.")
         return
-    if store.job_progress(run_id).status in (QUEUED, RUNNING):
+    if active:
         progress.live(run_id)
     if not run.results or not any(r.ok for r in run.results):
         st.info("No trial has finished successfully yet.")

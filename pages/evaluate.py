@@ -5,7 +5,7 @@ from dataclasses import replace
 import pandas as pd
 import streamlit as st
 
-from core import worker
+from core import supervision, worker
 from core.devices import DTYPES, detect_devices
 from core.errors import AppError
 from core.shortlist import (
@@ -95,7 +95,7 @@ def submit(choices: PlanChoices, prices: dict[str, float]) -> None:
     except AppError as error:
         st.error(state.md(error.sentence))
         return
-    worker.ensure_worker()
+    supervision.ensure_worker(store=state.store())
     state.show_run(run_id)
     st.success(f"Queued {len(specs)} trials as run {run_id[:8]}. You can switch pages: it keeps running.")
 

@@ -5,7 +5,7 @@ from datetime import datetime
 import pandas as pd
 import streamlit as st
 
-from core import worker
+from core import supervision
 from core.errors import AppError
 from core.store import RESUMABLE, RunSummary
 from pages import state
@@ -40,23 +40,23 @@ def actions(run: RunSummary) -> None:
 def share_toggle(column, run: RunSummary) -> None:
     shared = column.toggle("Shared with everyone", value=run.shared, key=f"share-{run.id}")
     if shared != run.shared:
-        state.store().set_shared(run.id, shared)
+        state.store().set_shared(run.id, shared, by=state.user())
         st.rerun()
 
 
 def resume_run(run_id: str) -> None:
     try:
-        count = state.store().resume(run_id)
+        count = state.store().resume(run_id, by=state.user())
     except AppError as error:  # nothing left to run
         st.error(state.md(error.sentence))
         return
-    worker.ensure_worker()
+    supervision.ensure_worker(store=state.store())
     st.success(f"{count} unfinished trial(s) queued again; follow them in Compare.")
 
 
 def delete_run(run_id: str) -> None:
     try:
-        state.store().delete_run(run_id)
+        state.store().delete_run(run_id, by=state.user())
     except AppError as error:  # a running job: cancel it first
         st.error(state.md(error.sentence))
         return

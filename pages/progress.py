@@ -2,6 +2,8 @@
 
 import streamlit as st
 
+from core import supervision
+from core.access import may_change_run
 from core.errors import InputError
 from core.store import QUEUED, RUNNING, JobProgress
 from pages import state
@@ -15,14 +17,16 @@ def live(run_id: str) -> None:
 
     @st.fragment(run_every=POLL_S)
     def panel() -> None:
+        supervision.heal(state.store())  # a worker that died is noticed within a second, and replaced
         try:
             job = state.store().job_progress(run_id)
         except InputError:
             st.error(f"Run {state.md(run_id)} does not exist (deleted?). Start a new one above.")
             return
         show(job)
-        if job.status in (QUEUED, RUNNING) and st.button("Cancel this run", key=f"cancel-{run_id}"):
-            state.store().request_cancel(run_id)
+        if job.status in (QUEUED, RUNNING) and may_change_run(state.store().run_owner(run_id), state.user()) \
+                and st.button("Cancel this run", key=f"cancel-{run_id}"):
+            state.store().request_cancel(run_id, by=state.user())
             st.info("Cancelling: the current trial stops within a few seconds; finished trials are kept.")
         if job.status not in (QUEUED, RUNNING):
             st.page_link("pages/compare.py", label="See the results in Compare", query_params={"run": run_id})

@@ -2,12 +2,14 @@
 
 import streamlit as st
 
+from core import supervision
 from core.devices import detect_devices
 from core.hub_status import MIRROR, ONLINE, hub_status
-from core.worker import worker_alive
 from pages import state
 
 HUB_BADGES = {ONLINE: "Hub: online", MIRROR: "Hub: mirror", "offline": "Hub: offline"}
+#: How often the worker line refreshes itself (and replaces a dead worker) while a page sits open.
+STATUS_REFRESH_S = 2.0
 
 
 def render() -> None:
@@ -24,11 +26,23 @@ def hub_line() -> None:
     st.caption(state.md(status.sentence))
 
 
+@st.fragment(run_every=STATUS_REFRESH_S)
 def worker_line() -> None:
+    """The worker and the queue, refreshed while the page sits open; a dead worker is replaced here."""
+    healing = supervision.heal(state.store())
     queued = state.store().queued_runs()
-    alive = worker_alive()
+    alive = supervision.worker_alive()
     st.caption(f"Worker: {'running' if alive else 'not running (starts with the first run)'};"
                f" {len(queued)} job(s) waiting.")
+    if healing.interrupted:
+        st.caption(healing_sentence(healing))
+
+
+def healing_sentence(healing: supervision.Healing) -> str:
+    stopped = len(healing.interrupted)
+    again = f"{len(healing.resumed)} queued again by itself" if healing.resumed else "none queued again (resume by hand)"
+    started = "; a new worker started" if healing.started_worker else ""
+    return f"The worker had stopped: {stopped} run(s) marked interrupted, {again}{started}."
 
 
 def session_line() -> None:

@@ -48,11 +48,21 @@ def label_descriptions() -> dict[str, str]:
 
 
 def current_run() -> str | None:
-    return st.query_params.get("run") or None
+    """The run in the URL; after a switch of pages (the navigation drops `?run=`), the one this
+    session looked at last, put back in the URL so the link stays shareable."""
+    in_url = st.query_params.get("run")
+    if in_url:
+        st.session_state["run"] = in_url
+        return in_url
+    remembered = st.session_state.get("run")
+    if remembered:
+        st.query_params["run"] = remembered
+    return remembered
 
 
 def show_run(run_id: str) -> None:
     st.query_params["run"] = run_id
+    st.session_state["run"] = run_id
 
 
 def store() -> Store:

@@ -92,6 +92,28 @@ def main_module_restored():
     sys.modules["__main__"] = main
 
 
+@pytest.fixture(autouse=True)
+def no_worker_left_behind(monkeypatch):
+    """Stop a worker the test caused (every page load starts one when runs wait): ours are the ones
+    whose data directory is a test's temporary folder. Requesting monkeypatch keeps the test's
+    MSD_DATA_DIR in place until this teardown has run."""
+    yield
+    import signal
+    import time
+
+    from core.settings import get_settings
+    from core.supervision import worker_alive, worker_pid
+
+    settings = get_settings()
+    pid = worker_pid(settings)
+    if pid is None or not settings.data_dir.resolve().is_relative_to(Path(tempfile.gettempdir()).resolve()):
+        return
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 30
+    while worker_alive(settings) and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_makereport(item, call):
     """Keep each phase's report on the test item, so fixtures can tell whether the test failed."""

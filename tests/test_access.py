@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import hub, hub_status, worker
+from core import hub, hub_status, supervision
 from core import settings as names
 from core.access import MAX_USER_CHARS, identify
 from core.dataset import load_csv
@@ -119,7 +119,8 @@ def select_run(app: AppTest, run_id: str) -> list[str]:
 def test_only_the_owner_may_resume_or_delete_a_run(hub_and_store, monkeypatch):
     server, store = hub_and_store
     monkeypatch.setenv(names.SIGN_IN, "oidc")
-    monkeypatch.setattr(worker, "ensure_worker", lambda *args, **kwargs: False)  # no background worker here
+    monkeypatch.setattr(supervision, "ensure_worker", lambda *args, **kwargs: False)  # no background worker here
+    monkeypatch.setattr(supervision, "heal", lambda *args, **kwargs: supervision.Healing())
     sample, specs = load_csv(EXAMPLE_SAMPLE), [vars(spec) for spec in plan([], baselines=True)]
     mine = store.create_run(sample, specs, started_by="alice@example.com")
     with store.engine.begin() as db:  # as if the worker had stopped mid-run
@@ -136,6 +137,24 @@ def test_only_the_owner_may_resume_or_delete_a_run(hub_and_store, monkeypatch):
     app.run()
     assert store.job_progress(mine).status == QUEUED and "2 unfinished trial(s) queued again" in app.success[0].value
     assert store.job_progress(theirs).status == QUEUED  # untouched: still waiting for the worker
+
+
+def test_the_store_itself_refuses_to_change_another_users_run(hub_and_store):
+    """The rule lives where runs live: the pages, the command line and any later API obey it."""
+    _, store = hub_and_store
+    sample, specs = load_csv(EXAMPLE_SAMPLE), [vars(spec) for spec in plan([], baselines=True)]
+    bobs = store.create_run(sample, specs, started_by="bob@example.com", shared=True)
+    for action, call in [("cancel", lambda by: store.request_cancel(bobs, by=by)),
+                         ("share", lambda by: store.set_shared(bobs, False, by=by)),
+                         ("delete", lambda by: store.delete_run(bobs, by=by))]:
+        with pytest.raises(InputError, match=f"Run {bobs} is bob@example.com's: only they may {action} it"):
+            call("alice@example.com")
+    assert store.job_progress(bobs).status == QUEUED and store.is_visible(bobs, "alice@example.com")
+    assert store.request_cancel(bobs, by="bob@example.com")  # the owner may
+    with pytest.raises(InputError, match="only they may resume it"):
+        store.resume(bobs, by="alice@example.com")
+    assert store.resume(bobs, by=None) == 2  # sign-in off (and the administrator's command line): anyone
+    assert store.delete_run(bobs, by="bob@example.com")
 
 
 def test_two_sessions_never_see_each_others_sample_or_shortlist(hub_and_store, tmp_path):

@@ -25,7 +25,7 @@ import pytest
 
 from core.paths import EXAMPLE_SAMPLE, ROOT
 from core.settings import get_settings
-from core.worker import worker_alive, worker_pid
+from core.supervision import worker_alive, worker_pid
 from tests.fakehub import FakeHub, repo_from_folder
 from tests.hub_fixtures import build_catalog_folders, build_classifier
 
@@ -229,21 +229,36 @@ def test_search_shortlist_upload_run_compare_and_download(page, dashboard, tmp_p
     assert not outside, f"the browser asked for {outside[:3]}"
 
 
-def choose_option(tab, select, typed: str, option: str) -> None:
+def settle(tab) -> None:
+    """Wait until the script run that drew the page has ended. Content appears while the run still
+    goes on, and a widget whose options the run changes is drawn anew: a list opened on the old one
+    closes under the cursor (what made the hostile-card test fail one run in five)."""
+    tab.locator("[data-testid='stApp'][data-test-script-state='notRunning']").wait_for(state="attached")
+
+
+def choose_option(tab, select, typed: str, option: str, *, tries: int = 3) -> None:
     """Pick an option of a Streamlit selectbox and wait until the box holds it.
 
     The box is scrolled to the middle of the window first: near the bottom edge its list opens
-    clipped and is redrawn as the page scrolls, so the option was sometimes missing or detached
-    and Enter kept the old value (the flaky hostile-card test). Typing filters the list to the
-    one match, which is clicked once visible; the box's input then holds the chosen value."""
+    clipped and is redrawn as the page scrolls. Typing filters the list to the one match, which is
+    clicked once visible (Enter could take a stale highlight); a list closed by a redraw is opened
+    again. The box's input then holds the chosen value."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import expect
 
-    select.evaluate("element => element.scrollIntoView({block: 'center'})")
-    select.click()
-    tab.keyboard.type(typed)
-    choice = tab.get_by_role("option", name=option)
-    choice.wait_for(state="visible")
-    choice.click()
+    for attempt in range(tries):
+        settle(tab)
+        select.evaluate("element => element.scrollIntoView({block: 'center'})")
+        select.click()
+        tab.keyboard.press("Control+A")  # a retry replaces what the last try typed
+        tab.keyboard.type(typed)
+        try:
+            tab.get_by_role("option", name=option).click(timeout=10_000)
+            break
+        except PlaywrightTimeout:
+            if attempt == tries - 1:
+                raise
+            tab.keyboard.press("Escape")
     expect(select.locator("input")).to_have_value(option)
 
 
@@ -269,6 +284,7 @@ def test_markup_in_ids_labels_cards_and_texts_stays_inert_on_every_page(page, da
     page.goto(f"{base}/discover")
     page.get_by_role("button", name="Search").click()
     page.get_by_text("Select rows to add them").wait_for()
+    settle(page)
     page.get_by_text("Model details: files, download size, labels, card, checklist").click()
     choose_option(page, page.locator("[data-testid='stSelectbox']", has_text="Model").last, "pwned-id", HOSTILE_ID)
     page.get_by_role("button", name="Show details").click()

@@ -21,7 +21,7 @@ from core.dataset import load_csv
 from core.paths import EXAMPLE_SAMPLE, ROOT
 from core.settings import get_settings
 from core.store import Store
-from core.worker import worker_alive, worker_pid
+from core.supervision import worker_alive, worker_pid
 from tests.fakehub import FakeHub, repo_from_folder
 from tests.hub_fixtures import TICKET_LABELS, build_catalog_folders, build_classifier, guard_network
 
@@ -259,3 +259,22 @@ def test_edit_label_map_submit_then_compare_report_and_history(env, worker_stopp
     app.switch_page("pages/history.py").run()
     runs = app.dataframe[0].value
     assert list(runs["sample"]) == ["synthetic.csv"] and runs["status"].iloc[0] == "done"
+
+
+def test_the_run_being_watched_survives_a_switch_of_pages(env, worker_stopper, synthetic_csv):
+    """The sidebar navigation drops `?run=`: the run this session watched comes back, in the URL too."""
+    from core.runner import plan
+
+    store = Store(settings=get_settings())
+    run_id = store.create_run(load_csv(synthetic_csv), [vars(spec) for spec in plan([], baselines=True)])
+    app = app_on("evaluate")
+    app.query_params["run"] = run_id
+    app.run()
+    assert [h.value for h in app.subheader if h.value == "Progress"], "the progress panel shows"
+    app.switch_page("pages/sample.py").run()
+    app.switch_page("pages/evaluate.py")
+    app.query_params.pop("run", None)  # as the browser's navigation leaves it
+    app.run()
+    assert_no_failure(app)
+    assert [h.value for h in app.subheader if h.value == "Progress"], "the panel came back after the switch"
+    assert app.query_params["run"] in (run_id, [run_id])

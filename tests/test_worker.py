@@ -24,7 +24,8 @@ from core.results import run_to_dict, validate
 from core.runner import TrialSpec, plan, run_plan
 from core.settings import get_settings
 from core.store import RunOptions, Store, StoreError
-from core.worker import Worker, ensure_worker, startable_jobs, submit, worker_alive, worker_pid
+from core.supervision import Healing, ensure_worker, heal, worker_alive, worker_pid
+from core.worker import Worker, startable_jobs, submit
 
 ROOT = Path(__file__).resolve().parent.parent
 WAIT_S = 180  # generous: the machine is shared and a worker imports torch before it starts
@@ -190,6 +191,7 @@ def test_cancel_mid_trial_keeps_finished_trials(store, tmp_path):
 
 
 def test_sigkill_mid_trial_then_restart_and_resume(store, tmp_path, monkeypatch):
+    monkeypatch.setenv("MSD_AUTO_RESUME_ATTEMPTS", "0")  # resumed by hand here; by itself in the test below
     gate = tmp_path / "gate"
     gate.touch()
     monkeypatch.setenv("MSD_TEST_GATE", str(gate))  # the middle trial stops after one row until the gate goes
@@ -224,6 +226,59 @@ def test_sigkill_mid_trial_then_restart_and_resume(store, tmp_path, monkeypatch)
     assert [row[0] for row in after] == ["ok", "ok", "ok"]
     assert [r.status for r in store.load_run(rerun_id).results] == ["ok", "ok", "ok"]
     assert store.load_sample(rerun_id) == store.load_sample(run_id) and store.load_plan(rerun_id) == store.load_plan(run_id)
+
+
+def gate_job(store, tmp_path, monkeypatch) -> str:
+    """A run whose middle trial stops after one row while the gate file exists: a worker to kill mid-trial."""
+    gate = tmp_path / "gate"
+    gate.touch()
+    monkeypatch.setenv("MSD_TEST_GATE", str(gate))
+    specs = [TrialSpec(kind="baseline-majority", dtype="n/a"), TrialSpec(kind="test-gate", dtype="n/a", batch_size=8),
+             TrialSpec(kind="baseline-tfidf", dtype="n/a")]
+    return submit(store, rows_sample(60), specs)
+
+
+def kill_worker_mid_trial(store, run_id: str) -> int:
+    """SIGKILL the live worker once the gated trial runs; returns the dead worker's id."""
+    wait_for(lambda: (p := store.job_progress(run_id)).status == "running" and p.trial_index == 1 and p.rows_done > 0)
+    pid = worker_pid(get_settings())
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: not worker_alive(get_settings()) and not trial_processes_alive(), timeout_s=30)
+    return pid
+
+
+def test_a_sigkilled_worker_is_replaced_and_its_run_resumes_by_itself_a_bounded_number_of_times(store, tmp_path, monkeypatch):
+    monkeypatch.setenv("MSD_AUTO_RESUME_ATTEMPTS", "1")
+    run_id = gate_job(store, tmp_path, monkeypatch)
+    assert ensure_worker(get_settings(), store=store)
+    try:
+        first = kill_worker_mid_trial(store, run_id)
+        assert worker_pid(get_settings()) is None, "never the id of a dead worker"
+        assert store.job_progress(run_id).status == "running", "nothing has noticed yet"
+        healing = heal(store, get_settings())  # what the next page load or progress refresh does
+        assert healing == Healing(interrupted=(run_id,), resumed=(run_id,), started_worker=True)
+        second = wait_for(lambda: worker_pid(get_settings()))
+        assert second != first and store.auto_resumes(run_id) == 1
+        assert [row[0] for row in trial_rows(run_id)][0] == "ok", "the trial that ended before the kill is kept"
+        kill_worker_mid_trial(store, run_id)  # the same model takes the worker down again
+        healing = heal(store, get_settings())
+        assert healing == Healing(interrupted=(run_id,), resumed=(), started_worker=False)
+        progress = store.job_progress(run_id)
+        assert progress.status == "interrupted" and "MSD_AUTO_RESUME_ATTEMPTS" in progress.failure
+        assert heal(store, get_settings()) == Healing(), "healing twice does nothing more"
+    finally:
+        if (alive := worker_pid(get_settings())) is not None:
+            os.kill(alive, signal.SIGTERM)
+        wait_for(lambda: not worker_alive(get_settings()), timeout_s=60)
+
+
+def test_trials_run_at_a_lower_priority_on_the_threads_set(env, monkeypatch):
+    monkeypatch.setenv("MSD_TRIAL_NICE", "7")
+    monkeypatch.setenv("MSD_TRIAL_THREADS", "1")
+    script = ("import os, torch; from core.settings import get_settings; from core.worker import yield_to_the_web_server; "
+              "before = os.nice(0); yield_to_the_web_server(get_settings()); print(os.nice(0) - before, torch.get_num_threads())")
+    finished = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert finished.stdout.split() == ["7", "1"], finished.stderr[-2000:]
 
 
 def trial_processes_alive() -> bool:
@@ -356,21 +411,34 @@ def test_queue_position_counts_only_jobs_waiting_for_the_same_devices(store):
 def test_schema_is_versioned_and_migrations_apply_once(env, tmp_path, monkeypatch):
     url = f"sqlite:///{tmp_path / 'm.sqlite'}"
     stores = run_in_threads(lambda: Store(url), 3)  # first opens race to create the schema
-    assert versions(stores[0]) == [1]
+    current = store_module.SCHEMA_VERSION
+    assert versions(stores[0]) == [current]
 
     def add_column(db):
         db.exec_driver_sql("ALTER TABLE runs ADD COLUMN note TEXT")
 
-    monkeypatch.setattr(store_module, "SCHEMA_VERSION", 2)
-    monkeypatch.setitem(store_module.MIGRATIONS, 2, add_column)
-    assert store_module.migrate(stores[0].engine) == 1
-    assert store_module.migrate(stores[0].engine) == 2, "a second open finds nothing to do"
-    assert versions(stores[0]) == [1, 2]
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", current + 1)
+    monkeypatch.setitem(store_module.MIGRATIONS, current + 1, add_column)
+    assert store_module.migrate(stores[0].engine) == current
+    assert store_module.migrate(stores[0].engine) == current + 1, "a second open finds nothing to do"
+    assert versions(stores[0]) == [current, current + 1]
     with stores[0].engine.connect() as db:
         assert "note" in {c["name"] for c in sa.inspect(db).get_columns("runs")}
-    monkeypatch.setattr(store_module, "SCHEMA_VERSION", 1)
-    with pytest.raises(StoreError, match="schema version 2, newer than this program knows"):
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", current)
+    with pytest.raises(StoreError, match=f"schema version {current + 1}, newer than this program knows"):
         Store(url)
+
+
+def test_a_version_1_database_gains_the_auto_resume_count(env, tmp_path, synthetic_csv, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'old.sqlite'}"
+    with sa.create_engine(url).begin() as db:  # the version 1 tables, as the previous release made them
+        store_module.metadata.create_all(db)
+        db.exec_driver_sql("ALTER TABLE runs DROP COLUMN auto_resumes")
+        db.execute(store_module.schema_version.insert().values(version=1, applied_at=0.0))
+    store = Store(url)
+    assert versions(store) == [1, 2]
+    run_id = store.create_run(load_csv(synthetic_csv), [asdict(TrialSpec(kind="baseline-majority", dtype="n/a"))])
+    assert store.auto_resumes(run_id) == 0
 
 
 def versions(store: Store) -> list[int]:

@@ -94,7 +94,8 @@ def run(args: argparse.Namespace) -> int:
 def submit_job(sample, specs, *, shared: bool) -> int:
     """Queue the run and make sure a worker will pick it up; prints the run id."""
     from core.store import Store
-    from core.worker import ensure_worker, submit
+    from core.supervision import ensure_worker
+    from core.worker import submit
 
     run_id = submit(Store(), sample, specs, started_by=current_user(), shared=shared, command=reproduce_command())
     started = ensure_worker()

@@ -108,7 +108,7 @@ def _rerun(store: Store, args) -> int:
 
 def _worker_note() -> str:
     """Make sure a worker will pick the queued job up, and say so if this started one."""
-    from core.worker import ensure_worker
+    from core.supervision import ensure_worker
 
     return " (started a background worker)" if ensure_worker() else ""
 
