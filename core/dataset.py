@@ -135,9 +135,66 @@ def _read_bytes(source: str | Path | bytes, source_name: str | None) -> tuple[by
     return path.read_bytes(), source_name or path.name
 
 
+#: The first bytes of files people upload by mistake instead of a CSV, and what to call them.
+BINARY_SIGNATURES = {
+    b"PK\x03\x04": "a ZIP archive (an Excel .xlsx or a Word .docx file is one)",
+    b"\xd0\xcf\x11\xe0": "an old Excel .xls or Word .doc file",
+    b"%PDF": "a PDF document",
+    b"\x1f\x8b": "a gzip archive",
+    b"PAR1": "a Parquet file",
+    b"SQLite format 3": "an SQLite database",
+    b"\x89PNG": "a PNG image",
+    b"\xff\xd8\xff": "a JPEG image",
+}
+#: Bytes looked at to tell UTF-16 without a byte-order mark, or binary data, from text.
+SNIFF_BYTES = 8192
+#: Share of control bytes (NUL and the others text never uses) above which a file is binary data,
+#: not text, once there are at least BINARY_CONTROL_MIN of them; stray ones in cells are kept. Tab,
+#: line feed, carriage return and form feed are text.
+BINARY_CONTROL_SHARE = 0.1
+BINARY_CONTROL_MIN = 16
+_BINARY_BYTES = bytes([*range(0x00, 0x09), *range(0x0E, 0x20)])
+
+
+def looks_binary(raw: bytes) -> bool:
+    head = raw[:SNIFF_BYTES]
+    controls = sum(head.count(b) for b in _BINARY_BYTES)
+    return controls >= BINARY_CONTROL_MIN and controls / len(head) > BINARY_CONTROL_SHARE
+
+
+def check_is_text(raw: bytes) -> None:
+    """Refuse binary files (a workbook renamed .csv, an archive) before their bytes pass for column names."""
+    what = next((name for signature, name in BINARY_SIGNATURES.items() if raw.startswith(signature)), None)
+    if what is None and looks_binary(raw):
+        what = "binary data (a tenth of its first bytes are control codes, which text does not have)"
+    if what:
+        raise InputError(f"This is not a text CSV: it looks like {what}.",
+                         hint="Open it in its program, save it as CSV (UTF-8), and upload that file.")
+
+
+def utf16_without_bom(raw: bytes) -> str | None:
+    """'utf-16-le' or 'utf-16-be' when every other byte of the start is NUL, as in ASCII text saved as UTF-16."""
+    head = raw[: SNIFF_BYTES - SNIFF_BYTES % 2]
+    pairs = len(head) // 2
+    if pairs < 2:
+        return None
+    even, odd = head[0::2].count(0), head[1::2].count(0)
+    if odd > 0.4 * pairs and even < 0.05 * pairs:
+        return "utf-16-le"
+    if even > 0.4 * pairs and odd < 0.05 * pairs:
+        return "utf-16-be"
+    return None
+
+
 def decode_bytes(raw: bytes) -> tuple[str, str, list[str]]:
-    """UTF-16 when it starts with its BOM (Excel's "Unicode text"), UTF-8 (with or without BOM),
-    else cp1252 with a warning saying so."""
+    """UTF-16 when it starts with its BOM (Excel's "Unicode text") or, without one, when every other
+    byte is NUL; UTF-8 (with or without BOM); else cp1252 with a warning saying so. Binary files are
+    refused with what they look like."""
+    if not raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) and (bare := utf16_without_bom(raw)):
+        try:
+            return raw.decode(bare), "utf-16", [f"The file is UTF-16 without a byte-order mark; it was read as {bare.upper()}."]
+        except UnicodeDecodeError:
+            pass  # not UTF-16 after all: the binary check below says what it is
     if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         try:
             return raw.decode("utf-16"), "utf-16", []
@@ -146,6 +203,7 @@ def decode_bytes(raw: bytes) -> tuple[str, str, list[str]]:
                 f"The file starts like UTF-16 text but is not valid UTF-16 (bad bytes at offset {error.start}).",
                 hint="Save it again as CSV UTF-8.",
             ) from error
+    check_is_text(raw)
     try:
         return raw.decode("utf-8-sig"), "utf-8", []
     except UnicodeDecodeError as error:
@@ -245,15 +303,16 @@ def check_no_swallowed_rows(text: str, sep: str, frame: pd.DataFrame, columns: C
     this file, ending in one of its labels, a quote was opened by mistake and those rows would be
     lost without a word. Says on which line the quote opened and where it closed.
     """
-    labels = set(frame[columns.label])
-    width = len(frame.columns)
+    labels = {label.strip() for label in frame[columns.label] if label.strip()}
+    names = list(frame.columns)
+    shape = (len(names), names.index(columns.text), names.index(columns.label))
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
     last_line = 0
     try:
         for record in reader:
             first_line, last_line = last_line + 1, reader.line_num
             inside = [line for cell in record if "\n" in cell or "\r" in cell for line in cell.splitlines()[1:]]
-            rows = [line for line in inside if looks_like_row(line, sep, width, labels)]
+            rows = [line for line in inside if looks_like_row(line, sep, shape, labels)]
             if rows:
                 raise InputError(
                     f"A quote opened on line {first_line} is only closed on line {last_line}, so {len(rows)} rows in between "
@@ -264,9 +323,11 @@ def check_no_swallowed_rows(text: str, sep: str, frame: pd.DataFrame, columns: C
         return  # pandas read it; what the csv module cannot read is not this check's to judge
 
 
-def looks_like_row(line: str, sep: str, width: int, labels: set[str]) -> bool:
+def looks_like_row(line: str, sep: str, shape: tuple[int, int, int], labels: set[str]) -> bool:
+    """A line with the file's number of fields, some text, and one of its labels in the label column."""
+    width, text_at, label_at = shape
     fields = next(csv.reader([line], delimiter=sep), [])
-    return len(fields) == width and any(field.strip() in labels for field in fields[1:])
+    return len(fields) == width and bool(fields[text_at].strip()) and fields[label_at].strip() in labels
 
 
 def choose_columns(available: list[str], *, text: str | None, pair: str | None, label: str | None) -> ColumnMapping:

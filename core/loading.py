@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Literal
 
 import torch
+from safetensors import SafetensorError
 
 from core import settings as setting_names
 from core.devices import check_device, check_dtype, place_model
@@ -203,10 +204,11 @@ def check_download_fits(source: str, size_bytes: int, settings: Settings) -> Non
         )
     cache = settings.hf_hub_cache
     free_bytes = free_disk_bytes(cache)
-    if size_bytes > free_bytes:
+    if size_bytes * settings.download_disk_margin > free_bytes:  # the store and its runs may share that disk
         raise DownloadTooLargeError(
             f"{source} needs {format_size(size_bytes)} to download, but the disk of the Hugging Face cache ({cache}) "
-            f"has only {format_size(free_bytes)} free.",
+            f"has only {format_size(free_bytes)} free, less than {settings.download_disk_margin:g} times that "
+            f"(setting {setting_names.DOWNLOAD_DISK_MARGIN}).",
             hint="Free space there (e.g. old models in the cache), or move the cache to a bigger disk with HF_HOME or HF_HUB_CACHE.",
         )
 
@@ -340,10 +342,24 @@ def read_model(files: ModelFiles, spec: ModelSpec, head: Head, settings: Setting
             f"{spec.source}: its pickle weights hold more than tensors (loading them would run code), so they were not loaded.",
             hint="Use a model with .safetensors weights.",
         ) from error
+    except SafetensorError as error:
+        raise incomplete_weights_error(error, files) from error
     except (OSError, ValueError, KeyError, RuntimeError) as error:
         raise explain_load_error(error, spec, head) from error
     check_nothing_untrained(model, loading_info.get("missing_keys") or [], spec, head)
     return model.eval()
+
+
+def incomplete_weights_error(error: Exception, files: ModelFiles) -> ModelLoadError:
+    """A safetensors file cut short (an interrupted copy or download) or damaged, with the way to get it whole."""
+    where = files.source if str(files.local_dir) == files.source else f"{files.source} (in {files.local_dir})"
+    fix = ("Delete that model's folder in the Hugging Face cache and run it again: it downloads anew."
+           if not files.is_local or files.sha else "Copy or save the model again.")
+    return ModelLoadError(
+        f"The weights of {where} are incomplete or damaged, so they cannot be read "
+        f"({str(error).splitlines()[0][:160]}).",
+        hint=fix,
+    )
 
 
 def check_nothing_untrained(model: torch.nn.Module, missing_keys, spec: ModelSpec, head: Head) -> None:

@@ -12,8 +12,10 @@ import base64
 import hashlib
 import json
 import re
+import os
 import shlex
 import shutil
+import signal
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
@@ -327,13 +329,26 @@ def render_pdf(report: Report, *, chromium: str | None = None, timeout_s: float 
     with tempfile.TemporaryDirectory(prefix="msd-report-") as folder:
         page, pdf = Path(folder) / "report.html", Path(folder) / "report.pdf"
         page.write_text(render_html(report), encoding="utf-8")
-        done = subprocess.run(chromium_command(browser, page, pdf, Path(folder) / "profile"),
-                              capture_output=True, text=True, timeout=timeout_s)
+        done = run_chromium(chromium_command(browser, page, pdf, Path(folder) / "profile"), timeout_s)
         if not pdf.is_file() or pdf.stat().st_size == 0:
             detail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
             raise ReportError(f"Chromium did not produce the PDF (exit code {done.returncode}: {detail[0][:300]}).",
                               hint="Export HTML instead (--format html) and print that from a browser.")
         return pdf.read_bytes()
+
+
+def run_chromium(command: list[str], timeout_s: float) -> subprocess.CompletedProcess:
+    """Chromium in a process group of its own, so that a timeout stops its renderer and GPU
+    children too, not just the first process."""
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        stdout, stderr = process.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        raise ReportError(f"Chromium did not finish the PDF within {timeout_s:g} s and was stopped.",
+                          hint="Try again when the server is less busy, or export HTML (--format html) and print that.") from None
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
 
 
 def chromium_command(browser: str, page: Path, pdf: Path, profile: Path) -> list[str]:
@@ -350,14 +365,19 @@ def chromium_command(browser: str, page: Path, pdf: Path, profile: Path) -> list
 
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_LEADING_CONTROL = re.compile(r"^[\x00-\x20\x7f]+")
 
 
 def neutralize(value):
-    """A cell a spreadsheet will not run: text starting with = + - @ tab or CR gets a leading quote.
+    """A cell a spreadsheet will not run: text starting with = + - @ tab or CR gets a leading quote,
+    also when control characters or spaces come first (some spreadsheets drop those on import,
+    so '\x00=HYPERLINK(...)' would run).
 
     Numbers, and text that is just a number such as "-0.5", stay as they are.
     """
-    if not isinstance(value, str) or not value.startswith(FORMULA_STARTS) or _NUMBER.fullmatch(value):
+    if not isinstance(value, str) or _NUMBER.fullmatch(value):
+        return value
+    if not value.startswith(FORMULA_STARTS) and not _LEADING_CONTROL.sub("", value).startswith(FORMULA_STARTS):
         return value
     return "'" + value
 

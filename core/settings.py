@@ -37,6 +37,7 @@ PLUGINS = "MSD_PLUGINS"
 SIGN_IN = "MSD_SIGN_IN"
 USER_HEADER = "MSD_USER_HEADER"
 AUTO_RESUME_ATTEMPTS = "MSD_AUTO_RESUME_ATTEMPTS"
+DOWNLOAD_DISK_MARGIN = "MSD_DOWNLOAD_DISK_MARGIN"
 TRIAL_NICE = "MSD_TRIAL_NICE"
 TRIAL_THREADS = "MSD_TRIAL_THREADS"
 
@@ -78,6 +79,8 @@ class Settings:
     max_cell_chars: int = 20_000
     allow_pickle: bool = False
     max_download_mb: float = 5000.0
+    #: A download must leave this many times its size free: the disk may also hold the results store.
+    download_disk_margin: float = 1.2
     data_dir: Path = Path("data")
     model_dirs: tuple[Path, ...] = field(default_factory=tuple)
     latency_rows: int = 32
@@ -141,6 +144,7 @@ def get_settings() -> Settings:
         max_cell_chars=_int(MAX_CELL_CHARS, 20_000),
         allow_pickle=_bool(ALLOW_PICKLE),
         max_download_mb=_float(MAX_DOWNLOAD_MB, 5000.0),
+        download_disk_margin=max(1.0, _float(DOWNLOAD_DISK_MARGIN, 1.2)),
         data_dir=data_dir,
         model_dirs=_paths(MODEL_DIRS),
         latency_rows=_int(LATENCY_ROWS, 32),

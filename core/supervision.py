@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import AppError, InputError
-from core.runner import TrialSpec, new_result
+from core.runner import TrialSpec, assemble_run, new_result
 from core.settings import AUTO_RESUME_ATTEMPTS, DATA_DIR, Settings, get_settings
-from core.store import INTERRUPTED, Store, this_host
+from core.store import DONE, FAILED, INTERRUPTED, Store, this_host
 
 log = logging.getLogger(__name__)
 LOCK_WAIT_S = 2.0
@@ -144,11 +144,22 @@ def resume_interrupted(store: Store, run_ids: list[str], settings: Settings) -> 
             continue
         try:
             store.resume(run_id, automatic=True)
-        except InputError:  # nothing left to run
+        except InputError:  # every trial had ended: the worker died before closing the run
+            close_run(store, run_id)
             continue
         resumed.append(run_id)
         log.warning("run %s was queued again after its worker stopped", run_id)
     return resumed
+
+
+def close_run(store: Store, run_id: str) -> str:
+    """Close a run whose trials have all ended, as its worker would have: paired tests, warnings, status."""
+    run = store.load_run(run_id)
+    finished = assemble_run(store.load_sample(run_id), run.results, command=run.command)
+    status = DONE if finished.succeeded else FAILED
+    store.finish_run(run_id, finished, status=status)
+    log.warning("run %s had ended all its trials when its worker stopped; closed as %s", run_id, status)
+    return status
 
 
 def hold_worker_lock(settings: Settings, *, inherited_fd: int | None = None):

@@ -143,3 +143,30 @@ def test_a_repeated_column_name_is_refused_before_pandas_renames_it():
         load_csv(b"text,label,label\ncrash,bug,feature_request\n")
     with pytest.raises(InputError, match="'label' more than once"):
         load_csv(b"text\tlabel\t label \ncrash\tbug\tx\n")  # the same name once stripped
+
+
+@pytest.mark.parametrize(("raw", "looks_like"), [
+    (b"PK\x03\x04\x14\x00\x06\x00" + b"\x00" * 40 + b"[Content_Types].xml", "a ZIP archive (an Excel .xlsx"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 100, "an old Excel .xls"),
+    (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n", "a PDF document"),
+    (bytes(range(256)) * 4, "binary data"),
+])
+def test_a_binary_file_renamed_csv_is_named_not_echoed(raw, looks_like):
+    """Audit item 13: a zip echoed binary garbage as 'column names'."""
+    with pytest.raises(InputError) as refused:
+        load_csv(raw)
+    assert refused.value.sentence.startswith(f"This is not a text CSV: it looks like {looks_like}")
+    assert "save it as CSV (UTF-8)" in refused.value.sentence
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+def test_utf16_without_a_byte_order_mark_is_read_and_said(encoding):
+    """Audit item 16: it read as 't e x t , l a b e l'."""
+    sample = load_csv("text,label\ncrash on login,bug\nadd dark mode,feature\n".encode(encoding))
+    assert sample.columns.text == "text" and sample.texts == ["crash on login", "add dark mode"]
+    assert any(f"read as {encoding.upper()}" in w for w in sample.warnings)
+
+
+def test_a_stray_nul_in_a_cell_is_kept_as_text():
+    sample = load_csv(b"text,label\nab\x00c plus more words here,bug\nfine row,feature\n")
+    assert sample.texts[0] == "ab\x00c plus more words here"

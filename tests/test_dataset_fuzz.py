@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from core import settings as setting_names
-from core.dataset import load_csv, preview_csv
+from core.dataset import load_csv, looks_binary, preview_csv
 from core.errors import InputError
 from core.settings import Settings
 
@@ -92,6 +92,8 @@ def read_back(raw: bytes, delimiter: str | None, config: Settings = SMALL):
 def check_round_trip(data, raw: bytes, delimiter: str | None) -> None:
     expected = expected_rows(data)
     got = read_back(raw, delimiter)
+    if looks_binary(raw) and got is None:
+        return  # mostly NUL bytes: refused as binary data, with our sentence
     if not expected:
         assert got is None, "a file without a usable row is refused"
     else:
@@ -122,7 +124,7 @@ def test_cp1252_rows_round_trip_with_a_warning(data, delimiter, explicit):
         is_utf8 = False
     assume(not is_utf8 or raw.isascii())
     check_round_trip(data, raw, delimiter if explicit else None)
-    if not is_utf8 and expected_rows(data):
+    if not is_utf8 and expected_rows(data) and not looks_binary(raw):
         sample = load_csv(raw, delimiter=delimiter if explicit else None, settings=SMALL)
         assert sample.encoding == "cp1252" and any("Windows-1252" in w for w in sample.warnings)
 

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from markupsafe import escape
 from core import report as report_module
 from core.__main__ import main
 from core.report import (
+    FORMATS,
     ReportError,
     ReportOptions,
     build_report,
@@ -220,7 +222,10 @@ def test_hostile_content_is_neutralized_in_csv(evil_report):
 @pytest.mark.parametrize(
     ("cell", "expected"),
     [("=1+1", "'=1+1"), ("+1+1", "'+1+1"), ("-1+1", "'-1+1"), ("@SUM(A1)", "'@SUM(A1)"), ("\tx", "'\tx"), ("\rx", "'\rx"),
-     ("-0.5", "-0.5"), ("+3", "+3"), ("-1e-3", "-1e-3"), (-0.5, -0.5), (7, 7), (None, None), ("plain", "plain"), ("a=b", "a=b")],
+     ("-0.5", "-0.5"), ("+3", "+3"), ("-1e-3", "-1e-3"), (-0.5, -0.5), (7, 7), (None, None), ("plain", "plain"), ("a=b", "a=b"),
+     # audit item 15: control characters or spaces before the formula
+     ("\x00=HYPERLINK(\"http://x\")", "'\x00=HYPERLINK(\"http://x\")"), ("\x1b@SUM(A1)", "'\x1b@SUM(A1)"), (" =1+1", "' =1+1"),
+     ("\x00plain", "\x00plain")],
 )
 def test_neutralize_keeps_numbers_and_defuses_formulas(cell, expected):
     assert neutralize(cell) == expected
@@ -293,6 +298,30 @@ def test_pdf_without_chromium_says_so_and_offers_html(evil_report, monkeypatch, 
     assert not (tmp_path / "r.pdf").exists()
 
 
+def test_a_pdf_past_its_timeout_is_a_sentence_and_leaves_no_browser_process(evil_report, tmp_path):
+    """Audit item 12: a raw TimeoutExpired, and the browser's child left running."""
+    child_pid = tmp_path / "child.pid"
+    slow_browser = tmp_path / "slow-chromium"
+    slow_browser.write_text(f"#!/bin/sh\nsleep 300 &\necho $! > {child_pid}\nsleep 300\n")
+    slow_browser.chmod(0o755)
+    with pytest.raises(ReportError) as raised:
+        report_module.render_pdf(evil_report, chromium=str(slow_browser), timeout_s=2)
+    assert raised.value.sentence.startswith("Chromium did not finish the PDF within 2 s and was stopped.")
+    pid = int(child_pid.read_text())
+    deadline = time.monotonic() + 10
+    while running(pid):
+        assert time.monotonic() < deadline, "the browser's child process still runs"
+        time.sleep(0.1)
+
+
+def running(pid: int) -> bool:
+    """Alive and not a zombie (a killed child waits for its parent, here init, to reap it)."""
+    try:
+        return "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()
+    except FileNotFoundError:
+        return False
+
+
 def test_cli_reports_a_stored_run_with_its_rows(tmp_path, run_and_sample, monkeypatch):
     from core.store import Store
 
@@ -334,3 +363,24 @@ def test_charts_keep_number_like_labels_as_categories():
     assert [list(row) for row in confusion.data[0].z] == run.results[0].metrics.confusion_matrix
     bars = charts.label_distribution_chart({"<b>x</b>": 3, "-1": 2})
     assert list(bars.data[0].y) == ["&lt;b&gt;x&lt;/b&gt;", "-1"] and list(bars.data[0].x) == [3, 2]
+
+
+@pytest.mark.parametrize("ok_trials", [0, 1, 2])
+def test_every_format_renders_runs_with_zero_one_or_more_ok_trials(ok_trials, tmp_path):
+    """Audit item 8: one successful model crashed HTML and PDF ('dict object' has no attribute 'paired'),
+    none crashed them on 'class-f1'. Evaluating one model is common."""
+    import shutil
+
+    from tests.report_fixtures import error_trial, make_run, make_sample, make_trial, with_accuracy
+
+    truth = ["bug", "feature", "question"] * 8
+    sample = make_sample([f"row {i}" for i in range(24)], truth)
+    trials = [make_trial(f"org/model-{i}", sample, with_accuracy(truth, 20 - 4 * i, "bug", offset=i)) for i in range(ok_trials)]
+    report = build_report(make_run(sample, trials + [error_trial("org/broken", "Could not load it.")]), sample=sample)
+    formats = [f for f in FORMATS if f != "pdf" or shutil.which("chromium")]
+    for fmt in formats:
+        written = write_report(report, fmt, tmp_path / f"report-{ok_trials}.{fmt}")
+        assert written and all(path.stat().st_size > 0 for path in written), fmt
+    html = render_html(report)
+    assert "org/broken" in html and "Could not load it." in html
+    assert ("org/model-0" in html) == (ok_trials > 0)

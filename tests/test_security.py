@@ -198,6 +198,20 @@ def test_a_model_over_the_budget_is_refused_with_its_size_and_the_setting(hub_en
     assert asked_for(hub_env, WEIGHTS) == [] and cached(WEIGHTS) == []
 
 
+@pytest.mark.parametrize(("free_share", "refused"), [(1.1, True), (1.3, False)])
+def test_a_download_keeps_a_margin_of_free_disk(hub_env, monkeypatch, folders, free_share, refused):
+    """Audit item 18: a model that left 10% free was allowed, and the store shares that disk."""
+    usage = namedtuple("usage", "total used free")
+    free = int(bytes_to_download(folders[SAFE]) * free_share)
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**9, 10**9 - free, free))
+    if refused:
+        with pytest.raises(DownloadTooLargeError, match=r"less than 1\.2 times that \(setting MSD_DOWNLOAD_DISK_MARGIN\)"):
+            fetch_model(ModelSpec(SAFE))
+        assert asked_for(hub_env, WEIGHTS) == []
+    else:
+        assert fetch_model(ModelSpec(SAFE)).sha == hub_env.repos[SAFE].sha
+
+
 def test_a_model_over_the_free_disk_is_refused_with_the_space_left(hub_env, monkeypatch, folders):
     usage = namedtuple("usage", "total used free")
     asked_about: list[Path] = []

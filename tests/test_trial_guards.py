@@ -144,3 +144,30 @@ def test_downloads_take_the_tokenizer_classes_vocabulary_and_nothing_unsafe():
     assert "pytorch_model.bin" in files_to_load(pickle_only, deberta, {}, allow_pickle=True)
     assert "pytorch_model.bin" not in files_to_load(pickle_only, deberta, {}, allow_pickle=False)
     assert "vocab.pkl" not in files_to_load(repo, {"model_type": "bert"}, {"tokenizer_class": "BertTokenizer"}, allow_pickle=True)
+
+
+def truncate_weights(folder: Path) -> Path:
+    weights = folder / "model.safetensors"
+    data = weights.read_bytes()
+    weights.write_bytes(data[: len(data) // 2])
+    return folder
+
+
+def test_truncated_weights_in_a_folder_say_so_and_how_to_fix_it(tmp_path, synthetic_csv, quick):
+    """Audit item 17: 'Unexpected error (SafetensorError)' and a traceback."""
+    folder = truncate_weights(tiny_models.build_classifier(tmp_path / "cut", sorted(tiny_models.KEYWORDS)))
+    result = run_trial(TrialSpec(kind="auto", model=str(folder)), load_csv(synthetic_csv))
+    assert result.status == "error" and "Unexpected error" not in result.error
+    assert f"The weights of {folder} are incomplete or damaged" in result.error and "save the model again" in result.error
+
+
+def test_truncated_weights_from_the_hub_say_to_delete_the_cached_copy(tmp_path, synthetic_csv, quick, monkeypatch, only_localhost):
+    from tests.fakehub import FakeHub, repo_from_folder
+
+    folder = truncate_weights(tiny_models.build_classifier(tmp_path / "cut", sorted(tiny_models.KEYWORDS)))
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    with FakeHub({"org/cut": repo_from_folder(folder, "org/cut")}) as server:
+        monkeypatch.setenv("HF_ENDPOINT", server.url)
+        result = run_trial(TrialSpec(kind="auto", model="org/cut"), load_csv(synthetic_csv))
+    assert result.status == "error" and "The weights of org/cut (in " in result.error
+    assert "Delete that model's folder in the Hugging Face cache" in result.error

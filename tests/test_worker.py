@@ -25,7 +25,7 @@ from core.runner import TrialSpec, plan, run_plan
 from core.settings import get_settings
 from core.store import RunOptions, Store, StoreError
 from core.supervision import Healing, ensure_worker, heal, worker_alive, worker_pid
-from core.worker import Worker, startable_jobs, submit
+from core.worker import Job, Worker, startable_jobs, submit
 
 ROOT = Path(__file__).resolve().parent.parent
 WAIT_S = 180  # generous: the machine is shared and a worker imports torch before it starts
@@ -270,6 +270,23 @@ def test_a_sigkilled_worker_is_replaced_and_its_run_resumes_by_itself_a_bounded_
         if (alive := worker_pid(get_settings())) is not None:
             os.kill(alive, signal.SIGTERM)
         wait_for(lambda: not worker_alive(get_settings()), timeout_s=60)
+
+
+def test_a_worker_killed_after_the_last_trial_leaves_a_run_that_heals_to_done(store, monkeypatch):
+    """Audit item 7: every trial ok, the run left running; it became 'interrupted', which resume refuses."""
+    specs = [TrialSpec(kind="baseline-majority", dtype="n/a"), TrialSpec(kind="baseline-tfidf", dtype="n/a")]
+    run_id = submit(store, rows_sample(30), specs)
+    worker = Worker(store, get_settings())
+    assert store.claim(run_id, host=worker.host)
+    for position, spec in store.pending_trials(run_id):  # the trials end and are saved...
+        row = Job(store, run_id, get_settings()).run_trial(position, spec, store.load_sample(run_id)).result
+        store.save_trial(run_id, position, row, status=row.status)
+    assert store.job_progress(run_id).status == "running"  # ...and the worker dies before closing the run
+    healing = heal(store, get_settings(), start_idle=False)
+    assert healing.interrupted == (run_id,) and healing.resumed == ()
+    closed = store.load_run(run_id)
+    assert store.job_progress(run_id).status == "done" and [r.status for r in closed.results] == ["ok", "ok"]
+    assert len(closed.comparisons) == 1, "the run-level paired test was computed as the worker would have"
 
 
 def test_trials_run_at_a_lower_priority_on_the_threads_set(env, monkeypatch):
