@@ -95,7 +95,7 @@ def load_csv(
     settings = settings or get_settings()
     raw, name = _read_bytes(source, source_name)
     text, encoding, warnings = decode_bytes(raw)
-    sep = delimiter or detect_delimiter(text) if text.strip() else ","
+    sep = (delimiter or detect_delimiter(text)) if text.strip() else ","
     frame = read_frame(text, delimiter=sep)
     columns = choose_columns(list(frame.columns), text=text_column, pair=text_pair_column, label=label_column)
     check_limits(frame, columns, settings)

@@ -34,8 +34,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from core import settings as setting_names
-from core.kinds import choose_kinds
-from core.model_files import files_to_load
 from core.errors import (
     AppError,
     HubError,
@@ -45,6 +43,8 @@ from core.errors import (
     RepoNotFoundError,
     explain_hub_error,
 )
+from core.kinds import choose_kinds
+from core.model_files import files_to_load
 from core.settings import Settings, get_settings
 
 T = TypeVar("T")

@@ -20,15 +20,15 @@ import torch
 from core.dataset import LabeledSample
 from core.devices import check_device, detect_devices
 from core.errors import AppError, ModelLoadError, redact
+from core.kinds import choose_kinds
 from core.loading import LoadedModel, ModelSpec, fetch_model, load_model, release
 from core.metrics import compare_pairs, compute_scores, leaders_warning, rows_correct
 from core.results import DatasetSummary, LatencyStats, RowPrediction, RunResult, TrialResult
 from core.settings import Settings, get_settings
-from core.kinds import choose_kinds
 from core.tasks import AUTO, BASELINE_KINDS, get_kind
 from core.tasks.base import DEFAULT_TEMPLATE, Predictor, TaskOptions
-from core.trial_checks import check_vocabulary, prediction_warnings
 from core.timing import TRIM_INTERVAL_S, Latency, PeakMemory, Stopwatch, give_back_freed_memory
+from core.trial_checks import check_vocabulary, prediction_warnings
 
 log = logging.getLogger(__name__)
 NO_DTYPE = "n/a"

@@ -30,7 +30,7 @@ from core.metrics import PairedTest
 from core.results import DatasetSummary, RowPrediction, RunResult, TrialResult, trial_from_dict, trial_to_dict
 from core.settings import DATABASE_URL, Settings, get_settings
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 BUSY_TIMEOUT_MS = 10_000
 #: Run states. A run is a job while queued or running.
 QUEUED, RUNNING, DONE, CANCELLED, INTERRUPTED, FAILED = "queued", "running", "done", "cancelled", "interrupted", "failed"
@@ -117,6 +117,15 @@ progress = sa.Table(
     sa.Column("step_started_at", sa.Float),
     sa.Column("updated_at", sa.Float),
 )
+#: What a person had put together (shortlist, sample, label maps), restored on reload and in new
+#: tabs: keyed by user when sign-in is on, else by a random browser cookie (core/working_set.py).
+working_sets = sa.Table(
+    "working_sets", metadata,
+    sa.Column("key", sa.String(200), primary_key=True),
+    sa.Column("state_json", sa.Text, nullable=False),
+    sa.Column("sample_raw", sa.LargeBinary),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
 
 #: Migrations by the version they bring an existing database to, applied in order inside one
 #: locked transaction. A new database gets the current tables at once and is stamped
@@ -124,6 +133,7 @@ progress = sa.Table(
 #: `MIGRATIONS[n] = function(connection)` that alters a version n-1 database (ALTER TABLE ...).
 MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {
     2: lambda db: db.exec_driver_sql("ALTER TABLE runs ADD COLUMN auto_resumes INTEGER NOT NULL DEFAULT 0"),
+    3: lambda db: working_sets.create(db),
 }
 
 
@@ -435,6 +445,22 @@ class Store:
 
     def run_options(self, run_id: str) -> RunOptions:
         return RunOptions.from_json(self._run_row(run_id).options_json)
+
+    def save_working_set(self, key: str, state_json: str, sample_raw: bytes | None) -> None:
+        """Keep a person's working set (replacing the last one)."""
+        with self.engine.begin() as db:
+            db.execute(working_sets.delete().where(working_sets.c.key == key))
+            db.execute(working_sets.insert().values(key=key, state_json=state_json, sample_raw=sample_raw, updated_at=now()))
+
+    def load_working_set(self, key: str) -> tuple[str, bytes | None] | None:
+        with self.engine.connect() as db:
+            row = db.execute(sa.select(working_sets.c.state_json, working_sets.c.sample_raw)
+                             .where(working_sets.c.key == key)).first()
+        return (row.state_json, row.sample_raw) if row else None
+
+    def forget_working_set(self, key: str) -> None:
+        with self.engine.begin() as db:
+            db.execute(working_sets.delete().where(working_sets.c.key == key))
 
     def load_sample(self, run_id: str) -> LabeledSample:
         """The sample exactly as evaluated, rebuilt from the stored rows (no original file needed)."""

@@ -9,7 +9,7 @@ from core.compare import Comparison, build_comparison
 from core.dataset import LabeledSample
 from core.report import neutralize_frame
 from core.results import RunResult
-from core.store import QUEUED, RUNNING
+from core.store import DONE, QUEUED, RUNNING
 from pages import progress, runs, state
 
 
@@ -95,21 +95,21 @@ def error_browser(comparison: Comparison) -> None:
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def finished_run(run_id: str, _store) -> tuple[RunResult, LabeledSample | None]:
-    """A finished run and its sample, read once per server: finished runs never change, and big
-    ones take seconds to read. The caller checks that the viewer may see the run."""
+def done_run(run_id: str, _store) -> tuple[RunResult, LabeledSample | None]:
+    """A done run and its sample, read once per server: a done run never changes (only stopped runs
+    can be resumed), and big ones take seconds to read. The caller checks that the viewer may see it."""
     return _store.load_run(run_id), _store.load_sample(run_id)
 
 
 def show(run_id: str) -> None:
     store = state.store()
     try:
-        active = store.job_progress(run_id).status in (QUEUED, RUNNING)
-        run, sample = (store.load_run(run_id), store.load_sample(run_id)) if active else finished_run(run_id, store)
+        status = store.job_progress(run_id).status
+        run, sample = done_run(run_id, store) if status == DONE else (store.load_run(run_id), store.load_sample(run_id))
     except InputError:
         st.error(f"Run {state.md(run_id)} does not exist (deleted?). Pick another one above.")
         return
-    if active:
+    if status in (QUEUED, RUNNING):
         progress.live(run_id)
     if not run.results or not any(r.ok for r in run.results):
         st.info("No trial has finished successfully yet.")

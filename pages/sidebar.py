@@ -49,3 +49,7 @@ def session_line() -> None:
     sample, shortlist = state.sample(), state.shortlist()
     rows = f"{len(sample)} rows" if sample is not None else "none"
     st.caption(f"Shortlist: {len(shortlist.entries)} model(s). Sample: {rows}.")
+    if (sample is not None or shortlist.entries) and st.button(
+            "Start over", help="Your shortlist and sample are kept for a reload or another tab; this forgets them."):
+        state.start_over()
+        st.rerun()

@@ -7,7 +7,9 @@ each other's sample, shortlist or results. The run being looked at lives in the 
 
 from __future__ import annotations
 
+import logging
 import re
+import secrets
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,9 +17,15 @@ from contextlib import contextmanager
 import streamlit as st
 
 from core.dataset import LabeledSample
+from core.errors import AppError
 from core.shortlist import Shortlist
 from core.store import Store
+from core.working_set import SampleFile, WorkingSet
 
+log = logging.getLogger(__name__)
+#: The cookie that keys a browser's working set while sign-in is off: 32 random hex digits.
+BROWSER_COOKIE = "msd_browser"
+_BROWSER_ID = re.compile(r"[0-9a-f]{32}")
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
 #: Per script thread: whether the current run went through streamlit_app.py.
 _script_run = threading.local()
@@ -36,6 +44,7 @@ def sample() -> LabeledSample | None:
 def set_sample(value: LabeledSample, *, raw: bytes, name: str) -> None:
     st.session_state["sample"] = value
     st.session_state["sample_upload"] = (name, raw)
+    st.session_state["sample_file"] = SampleFile.of(value, name=name, raw=raw)
 
 
 def sample_upload() -> tuple[str, bytes] | None:
@@ -109,3 +118,75 @@ def start_page() -> None:
     if not getattr(_script_run, "from_entry_point", False) and PagesManager.uses_pages_directory:
         PagesManager.uses_pages_directory = False
         st.rerun()
+
+
+# -- the working set: kept in the results store, restored on reload and in new tabs ------------
+
+
+def working_set_key() -> str:
+    """The user when signed in; else this browser's random id, kept in a cookie (given on first visit)."""
+    if user():
+        return f"user:{user()}"
+    sent = st.context.cookies.get(BROWSER_COOKIE, "")
+    if _BROWSER_ID.fullmatch(sent):
+        return f"browser:{sent}"
+    browser_id = st.session_state.setdefault("browser_id", secrets.token_hex(16))
+    give_browser_cookie(browser_id)  # every run until a new connection sends it back (a run may be cut short)
+    return f"browser:{browser_id}"
+
+
+def give_browser_cookie(browser_id: str) -> None:
+    """Set the cookie from the page: Streamlit has no call for it. Only our own random hex digits are
+    written into the script, never anything from outside."""
+    assert _BROWSER_ID.fullmatch(browser_id)
+    secure = "(location.protocol === 'https:' ? '; Secure' : '')"
+    with st.sidebar:  # out of the page's way; the element itself shows nothing
+        st.html(f"<script>document.cookie = '{BROWSER_COOKIE}={browser_id}; path=/; max-age=31536000; SameSite=Strict' + {secure};</script>",
+                unsafe_allow_javascript=True)
+
+
+def current_working_set() -> WorkingSet:
+    return WorkingSet(shortlist(), st.session_state.get("sample_file"), dict(label_descriptions()), st.session_state.get("run"))
+
+
+def restore_working_set() -> None:
+    """Once per browser session: bring back what this person had (a reload, a new tab)."""
+    if st.session_state.get("working_set_checked"):
+        return
+    st.session_state["working_set_checked"] = True
+    stored = store().load_working_set(working_set_key())
+    if stored is None:
+        return
+    try:
+        kept = WorkingSet.from_json(*stored)
+        sample_value = kept.sample.load() if kept.sample else None
+    except (AppError, ValueError, KeyError, TypeError) as error:  # an older or damaged document: start afresh
+        log.warning("working set not restored: %s", error)
+        return
+    st.session_state["shortlist"] = kept.shortlist
+    if sample_value is not None:
+        set_sample(sample_value, raw=kept.sample.raw, name=kept.sample.name)
+    st.session_state["label_descriptions"] = dict(kept.label_descriptions)
+    if kept.run_id and not st.query_params.get("run"):
+        st.session_state["run"] = kept.run_id
+    st.session_state["working_set_saved"] = kept.fingerprint()
+
+
+def save_working_set() -> None:
+    """Keep this run's working set when it changed (cheap otherwise: one hash, no write)."""
+    current = current_working_set()
+    fingerprint = current.fingerprint()
+    if st.session_state.get("working_set_saved") == fingerprint:
+        return
+    file = current.sample
+    store().save_working_set(working_set_key(), current.to_json(), file.raw if file else None)
+    st.session_state["working_set_saved"] = fingerprint
+
+
+def start_over() -> None:
+    """Forget the working set, here and in the store."""
+    store().forget_working_set(working_set_key())
+    for name in ("shortlist", "sample", "sample_upload", "sample_file", "label_descriptions", "run", "working_set_saved"):
+        st.session_state.pop(name, None)
+    st.query_params.pop("run", None)
+

@@ -175,3 +175,57 @@ def test_two_sessions_never_see_each_others_sample_or_shortlist(hub_and_store, t
     second.switch_page("pages/evaluate.py").run()
     assert "sample" not in second.session_state
     assert second.info[0].value.startswith("Add models on the Discover page and a labeled sample")
+
+
+def shortlist_and_sample(app: AppTest, folder) -> AppTest:
+    app.switch_page("pages/sample.py").run()
+    app.file_uploader[0].upload("tickets.csv", EXAMPLE_SAMPLE.read_bytes(), "text/csv")
+    app.run()
+    next(b for b in app.button if b.label == "Use this sample").click()
+    app.run()
+    app.switch_page("pages/discover.py").run()
+    next(t for t in app.text_input if t.label.startswith("Add any Hub id")).set_value(str(folder))
+    next(b for b in app.button if b.label == "Add to shortlist").click()
+    return app.run()
+
+
+def test_a_signed_in_users_working_set_comes_back_in_a_new_session_until_they_start_over(hub_and_store, monkeypatch, tmp_path):
+    """Shared-server issue: a reload or a new tab lost the shortlist and the sample."""
+    monkeypatch.setenv(names.SIGN_IN, "oidc")
+    alice = {"is_logged_in": True, "email": "alice@example.com"}
+    folder = build_classifier(tmp_path / "mine")
+    first = shortlist_and_sample(signed_in_app(alice), folder)
+    assert len(first.session_state["shortlist"].entries) == 1
+    descriptions = first.session_state["label_descriptions"]
+    descriptions["bug"] = "a broken thing"
+    first.run()
+
+    again = signed_in_app(alice)  # a reload: a new session of the same person
+    assert [e.source for e in again.session_state["shortlist"].entries] == [str(folder.resolve())]
+    assert again.session_state["sample"].sha256 == load_csv(EXAMPLE_SAMPLE).sha256
+    assert again.session_state["label_descriptions"] == {"bug": "a broken thing"}
+    bob = signed_in_app({"is_logged_in": True, "email": "bob@example.com"})
+    assert "sample" not in bob.session_state and not bob.session_state["shortlist"].entries
+
+    next(b for b in again.sidebar.button if b.label == "Start over").click()
+    again.run()
+    assert "sample" not in again.session_state and not again.session_state["shortlist"].entries
+    fresh = signed_in_app(alice)
+    assert "sample" not in fresh.session_state and not fresh.session_state["shortlist"].entries
+
+
+def test_a_working_set_round_trips_through_its_json(tmp_path):
+    from core.shortlist import Shortlist
+    from core.working_set import SampleFile, WorkingSet
+
+    folder = build_classifier(tmp_path / "m")
+    candidate = hub.candidate_from_folder(folder, model_id="m", origin="folder")
+    candidate = hub.with_checks(candidate, get_settings())
+    shortlist = Shortlist()
+    shortlist.add(candidate)
+    shortlist.update(candidate.source, label_map={"NEGATIVE": "bug"}, hypothesis_template="It is about {}.")
+    sample = load_csv(EXAMPLE_SAMPLE)
+    kept = WorkingSet(shortlist, SampleFile.of(sample, name="t.csv", raw=EXAMPLE_SAMPLE.read_bytes()), {"bug": "broken"}, "abc")
+    back = WorkingSet.from_json(kept.to_json(), EXAMPLE_SAMPLE.read_bytes())
+    assert back.shortlist.entries == shortlist.entries and back.run_id == "abc"
+    assert back.sample.load().sha256 == sample.sha256 and back.fingerprint() == kept.fingerprint()

@@ -262,6 +262,39 @@ def choose_option(tab, select, typed: str, option: str, *, tries: int = 3) -> No
     expect(select.locator("input")).to_have_value(option)
 
 
+SESSION_LINE = "Shortlist: 1 model(s). Sample: 210 rows."
+
+
+def test_the_working_set_survives_a_reload_and_a_new_tab(page, browser, dashboard):
+    """Shared-server issue: a reload, or the same URL in a new tab, lost the shortlist and the sample."""
+    base, _ = dashboard
+    page.goto(f"{base}/sample")
+    page.get_by_role("heading", name="Labeled sample", level=1).wait_for()
+    page.locator("input[type='file']").set_input_files(str(EXAMPLE_SAMPLE))
+    page.get_by_role("button", name="Use this sample").click()
+    page.get_by_text("Using 210 rows with 3 labels").wait_for()
+    open_page(page, "Discover", "Discover models")
+    page.get_by_label("Add any Hub id or model folder on this server").fill("acme/tiny-nli")
+    page.get_by_role("button", name="Add to shortlist").click()
+    page.get_by_text(SESSION_LINE).wait_for()
+    settle(page)
+    page.reload()
+    page.get_by_text(SESSION_LINE).wait_for()
+    other_tab = page.context.new_page()
+    other_tab.goto(f"{base}/evaluate")
+    other_tab.get_by_text("acme/tiny-nli").first.wait_for()
+    other_tab.get_by_text(SESSION_LINE).wait_for()
+    other_browser = new_tab(browser)  # another person's browser: no cookie, nothing of theirs
+    other_browser.goto(f"{base}/discover")
+    other_browser.get_by_text("Shortlist: 0 model(s). Sample: none.").wait_for()
+    other_browser.context.close()
+    page.get_by_role("button", name="Start over").click()
+    page.get_by_text("Shortlist: 0 model(s). Sample: none.").wait_for()
+    settle(page)
+    page.reload()
+    page.get_by_text("Shortlist: 0 model(s). Sample: none.").wait_for()
+
+
 def assert_inert(tab) -> None:
     """No dialog opened, no injected element exists, no javascript: link is clickable."""
     assert tab.dialogs == [], f"a script ran: {tab.dialogs}"
@@ -322,7 +355,8 @@ def test_with_proxy_sign_in_nothing_shows_or_asks_the_hub_without_the_header(bro
         stranger = new_tab(browser)
         stranger.goto(f"{url}/discover")
         stranger.get_by_role("heading", name="Sign in", level=1).wait_for()
-        assert "company sign-in" in stranger.inner_text("body")
+        stranger.get_by_text("company sign-in", exact=False).wait_for()  # drawn after the heading, in the same run
+        settle(stranger)
         assert stranger.locator("[data-testid='stSidebarNav']").count() == 0
         assert len(fake_hub.requests) == asked  # no Hub call before sign-in
         stranger.context.close()

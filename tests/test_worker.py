@@ -451,9 +451,12 @@ def test_a_version_1_database_gains_the_auto_resume_count(env, tmp_path, synthet
     with sa.create_engine(url).begin() as db:  # the version 1 tables, as the previous release made them
         store_module.metadata.create_all(db)
         db.exec_driver_sql("ALTER TABLE runs DROP COLUMN auto_resumes")
+        db.exec_driver_sql("DROP TABLE working_sets")
         db.execute(store_module.schema_version.insert().values(version=1, applied_at=0.0))
     store = Store(url)
-    assert versions(store) == [1, 2]
+    assert versions(store) == [1, 2, 3]
+    store.save_working_set("user:a", "{}", b"x")  # and the working-set table of version 3
+    assert store.load_working_set("user:a") == ("{}", b"x")
     run_id = store.create_run(load_csv(synthetic_csv), [asdict(TrialSpec(kind="baseline-majority", dtype="n/a"))])
     assert store.auto_resumes(run_id) == 0
 
