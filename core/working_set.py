@@ -11,7 +11,8 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 
-from core.dataset import LabeledSample, load_csv
+from core import dataset
+from core.dataset import LabeledSample
 from core.hub import Check, ModelCandidate
 from core.shortlist import Shortlist, ShortlistEntry
 
@@ -33,7 +34,7 @@ class SampleFile:
     sha256: str = ""  # of `raw`: a changed file changes the working set's fingerprint
 
     def load(self) -> LabeledSample:
-        return load_csv(self.raw, text_column=self.text_column, text_pair_column=self.text_pair_column,
+        return dataset.load_csv(self.raw, text_column=self.text_column, text_pair_column=self.text_pair_column,
                         label_column=self.label_column, label_sep=self.label_sep, source_name=self.name)
 
     @classmethod

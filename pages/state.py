@@ -127,8 +127,8 @@ def working_set_key() -> str:
     """The user when signed in; else this browser's random id, kept in a cookie (given on first visit)."""
     if user():
         return f"user:{user()}"
-    sent = st.context.cookies.get(BROWSER_COOKIE, "")
-    if _BROWSER_ID.fullmatch(sent):
+    sent = st.context.cookies.get(BROWSER_COOKIE)
+    if isinstance(sent, str) and _BROWSER_ID.fullmatch(sent):  # (AppTest has no cookies to send)
         return f"browser:{sent}"
     browser_id = st.session_state.setdefault("browser_id", secrets.token_hex(16))
     give_browser_cookie(browser_id)  # every run until a new connection sends it back (a run may be cut short)
