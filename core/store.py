@@ -14,6 +14,7 @@ from __future__ import annotations
 import errno
 import json
 import socket
+import sqlite3
 import time
 import uuid
 from collections.abc import Callable
@@ -676,11 +677,26 @@ def create_engine(url: str) -> sa.Engine:
 
 def _configure_sqlite(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    _switch_to_wal(cursor)
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable against process death, not power loss
     cursor.close()
+
+
+def _switch_to_wal(cursor, tries: int = 50) -> None:
+    """WAL mode (kept in the file). Switching needs the database to itself, and SQLite answers
+    "database is locked" at once, without waiting, while another process opens a new file the
+    same way: wait for it, or for that other process to have switched it already."""
+    for _ in range(tries - 1):
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error):
+                raise
+            time.sleep(0.1)
+    cursor.execute("PRAGMA journal_mode=WAL")
 
 
 def migrate(engine: sa.Engine) -> int:
