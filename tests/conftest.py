@@ -116,9 +116,13 @@ def no_worker_left_behind(monkeypatch):
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_makereport(item, call):
-    """Keep each phase's report on the test item, so fixtures can tell whether the test failed."""
+    """Keep each phase's report on the test item; when a test fails, let its module keep evidence
+    (`keep_failure(item)`: the browser tests save each open page's screenshot and text)."""
     report = yield
     setattr(item, f"report_{report.when}", report)
+    keep = getattr(item.module, "keep_failure", None)
+    if report.when == "call" and report.failed and keep is not None:
+        keep(item)
     return report
 
 

@@ -34,6 +34,8 @@ ARTIFACTS = ROOT / "artifacts" / "browser"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--disable-quic"]
 RUN_TIMEOUT_MS = 240_000
+#: Pages opened by the tests, for the evidence kept when one fails (closed ones are skipped).
+OPEN_TABS: list = []
 #: Markup in every place outside text reaches a page: a folder (model id), labels, a card, sample text.
 HOSTILE_ID = "<img src=x id=pwned-id onerror=alert(1)>"
 HOSTILE_LABELS = ["<img src=x id=pwned-label onerror=alert(2)>", "[click](javascript:alert(3))", "=HYPERLINK(1)"]
@@ -132,28 +134,30 @@ def new_tab(browser, **context_options):
     tab.requests, tab.dialogs = [], []  # type: ignore[attr-defined]
     tab.on("request", lambda request: tab.requests.append(request.url))
     tab.on("dialog", lambda dialog: (tab.dialogs.append(dialog.message), dialog.dismiss()))
+    tab.context.on("page", lambda opened: OPEN_TABS.append(opened))  # a second tab of the same browser, too
+    OPEN_TABS.append(tab)
     return tab
 
 
 @pytest.fixture
-def page(browser, request):
+def page(browser):
     tab = new_tab(browser)
     yield tab
-    failed = getattr(request.node, "report_call", None)
-    if failed is not None and failed.failed:
-        keep_failure(tab, request.node.name)
     tab.context.close()
 
 
-def keep_failure(tab, name: str) -> None:
-    """The page at the moment a browser test failed: a screenshot and its text, in artifacts/browser/failures/."""
+def keep_failure(item) -> None:
+    """Every page still open when a browser test failed, as it was: a screenshot and its text, in
+    artifacts/browser/failures/ (called by tests/conftest.py's report hook, before teardown)."""
     folder = ARTIFACTS / "failures"
     folder.mkdir(parents=True, exist_ok=True)
-    try:
-        tab.screenshot(path=str(folder / f"{name}.png"), full_page=True)
-        (folder / f"{name}.txt").write_text(f"{tab.url}\n\n{tab.inner_text('body')}", encoding="utf-8")
-    except Exception as error:  # noqa: BLE001 - a closed page must not hide the test's own failure
-        (folder / f"{name}.txt").write_text(f"could not capture the page: {error}", encoding="utf-8")
+    for index, tab in enumerate(t for t in OPEN_TABS if not t.is_closed()):
+        name = f"{item.name}-{index}"
+        try:
+            tab.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+            (folder / f"{name}.txt").write_text(f"{tab.url}\n\n{tab.inner_text('body')}", encoding="utf-8")
+        except Exception as error:  # noqa: BLE001 - a page that cannot be read must not hide the failure
+            (folder / f"{name}.txt").write_text(f"could not capture the page: {error}", encoding="utf-8")
 
 
 def open_page(tab, title: str, heading: str) -> None:
