@@ -14,7 +14,7 @@ from core.paths import EXAMPLE_SAMPLE, ROOT
 from core.runner import plan
 from core.settings import get_settings
 from core.store import INTERRUPTED, QUEUED, Store
-from core.store import runs as runs_table
+from core.schema import runs as runs_table
 from tests.fakehub import FakeHub, repo_from_folder
 from tests.hub_fixtures import build_classifier, guard_network
 
@@ -157,26 +157,6 @@ def test_the_store_itself_refuses_to_change_another_users_run(hub_and_store):
     assert store.delete_run(bobs, by="bob@example.com")
 
 
-def test_two_sessions_never_see_each_others_sample_or_shortlist(hub_and_store, tmp_path):
-    first = AppTest.from_file(APP, default_timeout=60).run()
-    first.switch_page("pages/sample.py").run()
-    first.file_uploader[0].upload("tickets.csv", EXAMPLE_SAMPLE.read_bytes(), "text/csv")
-    first.run()
-    next(b for b in first.button if b.label == "Use this sample").click()
-    first.run()
-    first.switch_page("pages/discover.py").run()
-    next(t for t in first.text_input if t.label.startswith("Add any Hub id")).set_value(
-        str(build_classifier(tmp_path / "mine")))
-    next(b for b in first.button if b.label == "Add to shortlist").click()
-    first.run()
-    assert len(first.session_state["shortlist"].entries) == 1 and "sample" in first.session_state
-
-    second = AppTest.from_file(APP, default_timeout=60).run()
-    second.switch_page("pages/evaluate.py").run()
-    assert "sample" not in second.session_state
-    assert second.info[0].value.startswith("Add models on the Discover page and a labeled sample")
-
-
 def shortlist_and_sample(app: AppTest, folder) -> AppTest:
     app.switch_page("pages/sample.py").run()
     app.file_uploader[0].upload("tickets.csv", EXAMPLE_SAMPLE.read_bytes(), "text/csv")
@@ -187,6 +167,16 @@ def shortlist_and_sample(app: AppTest, folder) -> AppTest:
     next(t for t in app.text_input if t.label.startswith("Add any Hub id")).set_value(str(folder))
     next(b for b in app.button if b.label == "Add to shortlist").click()
     return app.run()
+
+
+def test_two_sessions_never_see_each_others_sample_or_shortlist(hub_and_store, tmp_path):
+    first = shortlist_and_sample(AppTest.from_file(APP, default_timeout=60).run(), build_classifier(tmp_path / "mine"))
+    assert len(first.session_state["shortlist"].entries) == 1 and "sample" in first.session_state
+
+    second = AppTest.from_file(APP, default_timeout=60).run()
+    second.switch_page("pages/evaluate.py").run()
+    assert "sample" not in second.session_state
+    assert second.info[0].value.startswith("Add models on the Discover page and a labeled sample")
 
 
 def test_a_signed_in_users_working_set_comes_back_in_a_new_session_until_they_start_over(hub_and_store, monkeypatch, tmp_path):

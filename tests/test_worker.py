@@ -16,14 +16,15 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from core import store as store_module
+from core import schema
 from core.__main__ import main as cli
 from core.dataset import load_csv
 from core.errors import InputError
 from core.results import run_to_dict, validate
 from core.runner import TrialSpec, plan, run_plan
 from core.settings import get_settings
-from core.store import RunOptions, Store, StoreError
+from core.schema import StoreError
+from core.store import RunOptions, Store
 from core.supervision import Healing, ensure_worker, heal, worker_alive, worker_pid
 from core.worker import Job, Worker, startable_jobs, submit
 
@@ -428,20 +429,20 @@ def test_queue_position_counts_only_jobs_waiting_for_the_same_devices(store):
 def test_schema_is_versioned_and_migrations_apply_once(env, tmp_path, monkeypatch):
     url = f"sqlite:///{tmp_path / 'm.sqlite'}"
     stores = run_in_threads(lambda: Store(url), 3)  # first opens race to create the schema
-    current = store_module.SCHEMA_VERSION
+    current = schema.SCHEMA_VERSION
     assert versions(stores[0]) == [current]
 
     def add_column(db):
         db.exec_driver_sql("ALTER TABLE runs ADD COLUMN note TEXT")
 
-    monkeypatch.setattr(store_module, "SCHEMA_VERSION", current + 1)
-    monkeypatch.setitem(store_module.MIGRATIONS, current + 1, add_column)
-    assert store_module.migrate(stores[0].engine) == current
-    assert store_module.migrate(stores[0].engine) == current + 1, "a second open finds nothing to do"
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", current + 1)
+    monkeypatch.setitem(schema.MIGRATIONS, current + 1, add_column)
+    assert schema.migrate(stores[0].engine) == current
+    assert schema.migrate(stores[0].engine) == current + 1, "a second open finds nothing to do"
     assert versions(stores[0]) == [current, current + 1]
     with stores[0].engine.connect() as db:
         assert "note" in {c["name"] for c in sa.inspect(db).get_columns("runs")}
-    monkeypatch.setattr(store_module, "SCHEMA_VERSION", current)
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", current)
     with pytest.raises(StoreError, match=f"schema version {current + 1}, newer than this program knows"):
         Store(url)
 
@@ -449,10 +450,10 @@ def test_schema_is_versioned_and_migrations_apply_once(env, tmp_path, monkeypatc
 def test_a_version_1_database_gains_the_auto_resume_count(env, tmp_path, synthetic_csv, monkeypatch):
     url = f"sqlite:///{tmp_path / 'old.sqlite'}"
     with sa.create_engine(url).begin() as db:  # the version 1 tables, as the previous release made them
-        store_module.metadata.create_all(db)
+        schema.metadata.create_all(db)
         db.exec_driver_sql("ALTER TABLE runs DROP COLUMN auto_resumes")
         db.exec_driver_sql("DROP TABLE working_sets")
-        db.execute(store_module.schema_version.insert().values(version=1, applied_at=0.0))
+        db.execute(schema.schema_version.insert().values(version=1, applied_at=0.0))
     store = Store(url)
     assert versions(store) == [1, 2, 3]
     store.save_working_set("user:a", "{}", b"x")  # and the working-set table of version 3
@@ -469,7 +470,7 @@ def versions(store: Store) -> list[int]:
 def test_schema_compiles_for_postgresql():
     statements = []
     engine = sa.create_mock_engine("postgresql://", lambda sql, *a, **k: statements.append(str(sql.compile(dialect=engine.dialect))))
-    store_module.metadata.create_all(engine, checkfirst=False)
+    schema.metadata.create_all(engine, checkfirst=False)
     ddl = "\n".join(statements)
     assert "version INTEGER NOT NULL" in ddl and ddl.count("ON DELETE CASCADE") == 4
     assert "CREATE TABLE runs" in ddl and "CREATE TABLE predictions" in ddl
