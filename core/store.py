@@ -94,6 +94,7 @@ class JobProgress:
     eta_s: float | None
     updated_at: float | None
     failure: str | None = None
+    auto_resumes: int = 0
 
     @property
     def active(self) -> bool:
@@ -530,7 +531,7 @@ def _progress_of(row, state, total: int, finished: int, position: int | None) ->
         trial_name=state.trial_name if state else None, step=state.step if state else None,
         rows_done=(state.rows_done or 0.0) if state else 0.0, rows_total=(state.rows_total or 0) if state else 0,
         elapsed_s=max(elapsed, 0.0), eta_s=estimate_eta_s(state), updated_at=state.updated_at if state else None,
-        failure=row.failure,
+        failure=row.failure, auto_resumes=int(row.auto_resumes or 0),
     )
 
 

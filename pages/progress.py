@@ -5,6 +5,7 @@ import streamlit as st
 from core import supervision
 from core.access import may_change_run
 from core.errors import InputError
+from core.settings import get_settings
 from core.store import QUEUED, RUNNING, JobProgress
 from pages import state
 
@@ -34,9 +35,16 @@ def live(run_id: str) -> None:
     panel()
 
 
+def resumed_sentence(times: int) -> str:
+    return (f"The worker stopped during this run and it was queued again by itself ({times} time(s), at most "
+            f"{get_settings().auto_resume_attempts}); the trials finished before each stop are kept.")
+
+
 def show(job: JobProgress) -> None:
     if job.failure:
         st.error(state.md(job.failure))
+    if job.auto_resumes:
+        st.caption(resumed_sentence(job.auto_resumes))
     if job.status == QUEUED:
         st.info(f"Queued: position {job.queue_position} in the queue." if job.queue_position else "Queued.")
         return

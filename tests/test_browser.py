@@ -23,9 +23,13 @@ from pathlib import Path
 
 import pytest
 
+from core.dataset import load_csv
 from core.paths import EXAMPLE_SAMPLE, ROOT
+from core.runner import TrialSpec
 from core.settings import get_settings
+from core.store import Store
 from core.supervision import worker_alive, worker_pid
+from core.worker import submit
 from tests.fakehub import FakeHub, repo_from_folder
 from tests.hub_fixtures import build_catalog_folders, build_classifier
 
@@ -379,3 +383,42 @@ def test_the_server_refuses_a_write_without_its_xsrf_token(dashboard):
         urllib.request.urlopen(upload, timeout=10)
     assert refused.value.code == 403
     assert "xsrf" in refused.value.read().decode().lower()
+
+
+def test_a_sigkilled_worker_is_replaced_and_its_run_resumes_without_a_new_submit(page, fake_hub, tmp_path, monkeypatch):
+    """Shared-server issue: after SIGKILL of the worker the run stayed 'running' with frozen progress
+    until somebody submitted another run. The open page now notices, a new worker starts, and the
+    interrupted run is queued again by itself and finishes; nobody clicks anything."""
+    gate = tmp_path / "gate"
+    gate.touch()  # the middle trial stops after its first row while the gate exists: a worker to kill mid-trial
+    with running_dashboard(fake_hub.url, tmp_path, MSD_PLUGINS="tests.fault_kinds", MSD_TEST_GATE=str(gate),
+                           MSD_AUTO_RESUME_ATTEMPTS="1", MSD_WORKER_POLL_S="0.2") as base:
+        monkeypatch.setenv("MSD_DATA_DIR", str(tmp_path / "data"))  # the dashboard's store, read by this test
+        settings = get_settings()
+        store = Store(settings=settings)
+        specs = [TrialSpec(kind="baseline-majority", dtype="n/a"), TrialSpec(kind="test-gate", dtype="n/a", batch_size=8),
+                 TrialSpec(kind="baseline-tfidf", dtype="n/a")]
+        run_id = submit(store, load_csv(EXAMPLE_SAMPLE.read_bytes()), specs)
+        page.goto(f"{base}/evaluate?run={run_id}")  # the page starts the worker for the queued run
+        page.get_by_text("test-gate: predicting").first.wait_for(timeout=RUN_TIMEOUT_MS)
+        first = worker_pid(settings)
+        assert first is not None
+        os.kill(first, signal.SIGKILL)
+        page.get_by_text("it was queued again by itself (1 time(s), at most 1)").wait_for(timeout=RUN_TIMEOUT_MS)
+        second = wait_until(lambda: worker_pid(settings))
+        assert second != first
+        assert store.auto_resumes(run_id) == 1
+        page.get_by_text("test-gate: predicting").first.wait_for(timeout=RUN_TIMEOUT_MS)  # the same trial runs again
+        gate.unlink()
+        page.get_by_role("link", name="See the results in Compare").wait_for(timeout=RUN_TIMEOUT_MS)
+        page.get_by_text("3 of 3 trials finished (done)").wait_for()
+        assert [result.status for result in store.load_run(run_id).results] == ["ok", "ok", "ok"]
+
+
+def wait_until(value_of, timeout_s: float = 120):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if value := value_of():
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"nothing within {timeout_s} s")
