@@ -14,6 +14,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -72,6 +73,20 @@ def worker_pid(settings: Settings | None = None) -> int | None:
     except ProcessLookupError:
         return None
     return int(text)
+
+
+def stop_worker(settings: Settings | None = None, *, timeout_s: float = 30) -> bool:
+    """SIGTERM the live worker (it ends its current trial as interrupted) and wait until it has let
+    go of the lock; True if one was running. Only the process holding this data directory's lock."""
+    settings = settings or get_settings()
+    pid = worker_pid(settings)
+    if pid is None:
+        return False
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while worker_alive(settings) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return True
 
 
 def ensure_worker(settings: Settings | None = None, *, store: Store | None = None) -> bool:

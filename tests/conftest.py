@@ -98,20 +98,12 @@ def no_worker_left_behind(monkeypatch):
     whose data directory is a test's temporary folder. Requesting monkeypatch keeps the test's
     MSD_DATA_DIR in place until this teardown has run."""
     yield
-    import signal
-    import time
-
     from core.settings import get_settings
-    from core.supervision import worker_alive, worker_pid
+    from core.supervision import stop_worker
 
     settings = get_settings()
-    pid = worker_pid(settings)
-    if pid is None or not settings.data_dir.resolve().is_relative_to(Path(tempfile.gettempdir()).resolve()):
-        return
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + 30
-    while worker_alive(settings) and time.monotonic() < deadline:
-        time.sleep(0.1)
+    if settings.data_dir.resolve().is_relative_to(Path(tempfile.gettempdir()).resolve()):
+        stop_worker(settings)
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

@@ -8,11 +8,7 @@ from __future__ import annotations
 
 import csv
 import os
-import shutil
 import signal
-import socket
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -23,20 +19,19 @@ from pathlib import Path
 
 import pytest
 
+from bench.browser import CHROMIUM, CHROMIUM_ARGS
+from bench.server import streamlit_server
 from core.dataset import load_csv
 from core.paths import EXAMPLE_SAMPLE, ROOT
 from core.runner import TrialSpec
 from core.settings import get_settings
 from core.store import Store
-from core.supervision import worker_alive, worker_pid
+from core.supervision import stop_worker, worker_pid
 from core.worker import submit
 from tests.fakehub import FakeHub, repo_from_folder
 from tests.hub_fixtures import build_catalog_folders, build_classifier
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = ROOT / "artifacts" / "browser"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--disable-quic"]
 RUN_TIMEOUT_MS = 240_000
 #: Pages opened by the tests, for the evidence kept when one fails (closed ones are skipped).
 OPEN_TABS: list = []
@@ -46,24 +41,6 @@ HOSTILE_LABELS = ["<img src=x id=pwned-label onerror=alert(2)>", "[click](javasc
 HOSTILE_CARD = "# Card\n\n<script>alert(4)</script> <img src=x id=pwned-card onerror=alert(5)> [link](javascript:alert(6))\n"
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install -y chromium)")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for_http(url: str, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as answer:
-                if answer.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise TimeoutError(f"{url} did not answer within {timeout_s} s")
 
 
 @pytest.fixture(scope="module")
@@ -83,22 +60,14 @@ def fake_hub(tmp_path_factory):
 @contextmanager
 def running_dashboard(hub_url: str, home: Path, **settings: str) -> Iterator[str]:
     """`streamlit run` on a free port, its Hub the fake one, its data in `home`; yields its URL."""
-    port = free_port()
     env = {**os.environ, "HF_ENDPOINT": hub_url, "HF_HOME": str(home / "hf"), "MSD_DATA_DIR": str(home / "data"),
            "MSD_BOOTSTRAP_RESAMPLES": "100", "MSD_LATENCY_ROWS": "4", "HF_HUB_DISABLE_TELEMETRY": "1", **settings}
     env.pop("HF_TOKEN", None)
-    command = [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
-               "--server.address", "127.0.0.1", "--server.headless", "true"]
-    log = (home / "streamlit.log").open("w")
-    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
     try:
-        wait_for_http(f"{url}/_stcore/health")
-        yield url
+        with streamlit_server(env, home / "streamlit.log") as url:
+            yield url
     finally:
-        server.terminate()
-        server.wait(15)
-        stop_worker(home / "data")
+        stop_worker(replace(get_settings(), data_dir=home / "data"), timeout_s=20)
 
 
 @pytest.fixture(scope="module")
@@ -106,17 +75,6 @@ def dashboard(fake_hub, hostile_model, tmp_path_factory):
     home = tmp_path_factory.mktemp("dashboard")
     with running_dashboard(fake_hub.url, home, MSD_MODEL_DIRS=str(hostile_model.parent)) as url:
         yield url, home
-
-
-def stop_worker(data_dir: Path) -> None:
-    """The dashboard started a worker of its own; end it with the test."""
-    settings = replace(get_settings(), data_dir=data_dir)
-    pid = worker_pid(settings)
-    if pid:
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + 20
-        while worker_alive(settings) and time.monotonic() < deadline:
-            time.sleep(0.2)
 
 
 @pytest.fixture(scope="module")
