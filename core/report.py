@@ -31,6 +31,7 @@ from core import charts
 from core.compare import Comparison, LeaderboardRow, build_comparison
 from core.dataset import ColumnMapping, DroppedRows, LabeledSample, content_hash
 from core.errors import AppError, InputError
+from core.files import check_output_path, write_atomically
 from core.results import RunResult, run_from_dict, run_to_dict, validate
 
 FORMATS = ("html", "pdf", "csv", "json", "md")
@@ -573,16 +574,11 @@ def write_report(report: Report, fmt: str, out: str | Path) -> list[Path]:
     """Write `report` as `fmt` to `out`; CSV also writes the predictions next to it. Returns the paths."""
     if fmt not in FORMATS:
         raise InputError(f"Unknown report format {fmt!r}.", hint=f"Pick one of: {', '.join(FORMATS)}.")
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = check_output_path(out)
     if fmt == "csv":
         tables = render_csv(report)
-        out.write_text(tables["leaderboard"], encoding="utf-8")
-        predictions_path(out).write_text(tables["predictions"], encoding="utf-8")
-        return [out, predictions_path(out)]
+        return [write_atomically(out, tables["leaderboard"]), write_atomically(predictions_path(out), tables["predictions"])]
     if fmt == "pdf":
-        out.write_bytes(render_pdf(report))
-        return [out]
+        return [write_atomically(out, render_pdf(report))]
     renderers = {"html": render_html, "json": render_json, "md": render_markdown}
-    out.write_text(renderers[fmt](report), encoding="utf-8")
-    return [out]
+    return [write_atomically(out, renderers[fmt](report))]

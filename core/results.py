@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from core.dataset import LabeledSample
+from core.files import write_atomically
 from core.metrics import ClassScores, PairedTest, Scores
 
 SCHEMA_VERSION = 1
@@ -168,8 +169,7 @@ def trial_from_dict(data: dict) -> TrialResult:
 def write_json(run: RunResult, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(run_to_dict(run), indent=2, ensure_ascii=False), encoding="utf-8")
-    return path
+    return write_atomically(path, json.dumps(run_to_dict(run), indent=2, ensure_ascii=False))
 
 
 def read_json(path: str | Path) -> RunResult:

@@ -121,26 +121,20 @@ class Store:
         status: str = QUEUED, command: str | None = None, options: RunOptions | None = None,
     ) -> str:
         """Save a run with its sample rows and one pending trial per spec; returns the run id."""
-        run_id = uuid.uuid4().hex
         with self.engine.begin() as db:
-            db.execute(runs.insert().values(
-                id=run_id, created_at=now(), started_by=started_by, shared=shared, status=status,
-                sample_sha256=sample.sha256, sample_json=_dumps(asdict(DatasetSummary.of(sample))),
-                label_sep=sample.label_sep, plan_json=_dumps(specs), options_json=_dumps(asdict(options or RunOptions())),
-                command=command, cancel_requested=False,
-                started_at=now() if status == RUNNING else None,
-            ))
-            db.execute(sample_rows.insert(), _sample_rows_of(run_id, sample))
-            db.execute(trials.insert(), [_trial_row_of(run_id, i, spec) for i, spec in enumerate(specs)])
-        return run_id
+            return _insert_run(db, sample, specs, started_by=started_by, shared=shared, status=status, command=command,
+                               options=options)
 
     def save_completed_run(self, sample: LabeledSample, specs: list[dict], result: RunResult, *,
                            started_by: str | None = None, shared: bool = False) -> str:
-        """Store a run that already ran in this process (`evaluate --store`)."""
-        run_id = self.create_run(sample, specs, started_by=started_by, shared=shared, status=RUNNING, command=result.command)
-        for position, trial in enumerate(result.results):
-            self.save_trial(run_id, position, trial)
-        self.finish_run(run_id, result)
+        """Store a run that already ran in this process (`evaluate --store`), in one transaction:
+        interrupted (Ctrl-C, a full disk) it leaves nothing, never a run that looks running."""
+        with self.engine.begin() as db:
+            run_id = _insert_run(db, sample, specs, started_by=started_by, shared=shared, status=RUNNING,
+                                 command=result.command)
+            for position, trial in enumerate(result.results):
+                _write_trial(db, run_id, position, trial)
+            db.execute(runs.update().where(runs.c.id == run_id).values(status=DONE, **_closing_values(result)))
         return run_id
 
     def rerun(self, run_id: str, *, started_by: str | None = None) -> str:
@@ -172,26 +166,8 @@ class Store:
         `status` overrides the result's own ("ok"/"error") for trials that were cancelled or
         interrupted: they carry an error row but stay resumable.
         """
-        data = trial_to_dict(result)
-        rows = data.pop("predictions")
-        accuracy = result.metrics.accuracy if result.ok and result.metrics else None
         with self.engine.begin() as db:
-            trial_id = self._trial_id(db, run_id, position)
-            db.execute(predictions.delete().where(predictions.c.trial_id == trial_id))
-            db.execute(trials.update().where(trials.c.id == trial_id).values(
-                status=status or result.status, kind=result.kind, result_json=_dumps(data), accuracy=accuracy,
-                error=result.error, finished_at=now(),
-            ))
-            if rows:
-                db.execute(predictions.insert(), [_prediction_row_of(trial_id, p) for p in rows])
-
-    def _trial_id(self, db: sa.Connection, run_id: str, position: int) -> int:
-        trial_id = db.execute(
-            sa.select(trials.c.id).where(trials.c.run_id == run_id, trials.c.position == position)
-        ).scalar_one_or_none()
-        if trial_id is None:
-            raise InputError(f"Run {run_id} has no trial {position}; it may have been deleted.")
-        return trial_id
+            _write_trial(db, run_id, position, result, status=status)
 
     def set_run_status(self, run_id: str, status: str, **values) -> None:
         if status not in ACTIVE:
@@ -201,11 +177,7 @@ class Store:
 
     def finish_run(self, run_id: str, result: RunResult, status: str = DONE) -> None:
         """Store the run-level parts (paired tests, warnings, environment) and close the run."""
-        self.set_run_status(
-            run_id, status, finished_at=datetime.fromisoformat(result.created_at).timestamp(),
-            comparisons_json=_dumps([asdict(c) for c in result.comparisons]),
-            warnings_json=_dumps(result.warnings), environment_json=_dumps(result.environment),
-        )
+        self.set_run_status(run_id, status, **_closing_values(result))
         self.clear_progress(run_id)
 
     def write_progress(self, run_id: str, **values) -> None:
@@ -521,6 +493,50 @@ def _summary_of(row, trial_rows) -> RunSummary:
         trials_ok=sum(t.status == "ok" for t in trial_rows), trials_total=len(trial_rows),
         best_accuracy=best.accuracy if best else None, best_model=best.model if best else None,
     )
+
+
+def _insert_run(db: sa.Connection, sample: LabeledSample, specs: list[dict], *, started_by: str | None, shared: bool,
+                status: str, command: str | None, options: RunOptions | None = None) -> str:
+    run_id = uuid.uuid4().hex
+    db.execute(runs.insert().values(
+        id=run_id, created_at=now(), started_by=started_by, shared=shared, status=status,
+        sample_sha256=sample.sha256, sample_json=_dumps(asdict(DatasetSummary.of(sample))),
+        label_sep=sample.label_sep, plan_json=_dumps(specs), options_json=_dumps(asdict(options or RunOptions())),
+        command=command, cancel_requested=False, started_at=now() if status == RUNNING else None,
+    ))
+    db.execute(sample_rows.insert(), _sample_rows_of(run_id, sample))
+    db.execute(trials.insert(), [_trial_row_of(run_id, i, spec) for i, spec in enumerate(specs)])
+    return run_id
+
+
+def _write_trial(db: sa.Connection, run_id: str, position: int, result: TrialResult, *, status: str | None = None) -> None:
+    data = trial_to_dict(result)
+    rows = data.pop("predictions")
+    accuracy = result.metrics.accuracy if result.ok and result.metrics else None
+    trial_id = _trial_id(db, run_id, position)
+    db.execute(predictions.delete().where(predictions.c.trial_id == trial_id))
+    db.execute(trials.update().where(trials.c.id == trial_id).values(
+        status=status or result.status, kind=result.kind, result_json=_dumps(data), accuracy=accuracy,
+        error=result.error, finished_at=now(),
+    ))
+    if rows:
+        db.execute(predictions.insert(), [_prediction_row_of(trial_id, p) for p in rows])
+
+
+def _trial_id(db: sa.Connection, run_id: str, position: int) -> int:
+    trial_id = db.execute(
+        sa.select(trials.c.id).where(trials.c.run_id == run_id, trials.c.position == position)
+    ).scalar_one_or_none()
+    if trial_id is None:
+        raise InputError(f"Run {run_id} has no trial {position}; it may have been deleted.")
+    return trial_id
+
+
+def _closing_values(result: RunResult) -> dict:
+    """The run-level parts of a finished run: paired tests, warnings, environment, when it ended."""
+    return dict(finished_at=datetime.fromisoformat(result.created_at).timestamp(),
+                comparisons_json=_dumps([asdict(c) for c in result.comparisons]),
+                warnings_json=_dumps(result.warnings), environment_json=_dumps(result.environment))
 
 
 def _progress_of(row, state, total: int, finished: int, position: int | None) -> JobProgress:

@@ -127,3 +127,50 @@ def test_device_that_is_missing_fails_only_its_trial(tmp_path, synthetic_csv, tr
         for a, b in zip(by_key[("cpu", "float32")]["predictions"], by_key[("cpu", "int8")]["predictions"])
     ) / len(results[0]["predictions"])
     assert agreement >= 0.9, "int8 mostly agrees with float32 on a trained model"
+
+
+@pytest.mark.parametrize("case", ["a folder", "under a file"])
+def test_an_out_path_that_cannot_be_written_is_refused_before_anything_runs(tmp_path, synthetic_csv, trained_classifier, case):
+    """Audit item 5: `--out` was written only after the whole evaluation, losing every result."""
+    blocker = tmp_path / "notes.txt"
+    blocker.write_text("a file, not a folder")
+    out = tmp_path if case == "a folder" else blocker / "results.json"
+    done = evaluate("--data", synthetic_csv, "--model", trained_classifier, "--out", out, "--quiet")
+    assert done.returncode == 2
+    expected = "is a folder, not a file." if case == "a folder" else f"cannot be written: {blocker} is a file, not a folder."
+    assert expected in done.stderr.strip().splitlines()[-1]
+    assert "text-classification" not in done.stdout, "nothing was evaluated"
+
+
+def test_a_full_disk_at_the_end_keeps_the_results_elsewhere_and_the_last_good_file_whole(tmp_path, synthetic_csv, monkeypatch, capsys):
+    """Audit item 5: a full disk lost every result and left a truncated JSON where the old one was."""
+    import errno
+
+    import core.files
+    from core.__main__ import main as cli
+
+    monkeypatch.setenv("MSD_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("MSD_BOOTSTRAP_RESAMPLES", "100")
+    out_dir = tmp_path / "full-disk"
+    out_dir.mkdir()
+    out = out_dir / "results.json"
+    out.write_text('{"the": "last good results"}')
+    real_replace = core.files.os.replace
+
+    def disk_full_in(folder):
+        def replace(source, target):
+            if Path(target).parent == folder:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return real_replace(source, target)
+        return replace
+
+    monkeypatch.setattr(core.files.os, "replace", disk_full_in(out_dir))
+    assert cli(["evaluate", "--data", str(synthetic_csv), "--out", str(out), "--quiet"]) == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.startswith(f"error: {out} could not be written (No space left on device); they were saved to ")
+    kept = Path(error.split("saved to ")[1].split(" instead")[0])
+    assert kept.parent == tmp_path / "data" / "unsaved"
+    validate(json.loads(kept.read_text()))
+    assert [r.kind for r in read_json(kept).results] == ["baseline-majority", "baseline-tfidf"]
+    assert out.read_text() == '{"the": "last good results"}', "the old file is untouched, not half overwritten"
+    assert sorted(p.name for p in out_dir.iterdir()) == ["results.json"], "no temporary file is left behind"

@@ -6,10 +6,13 @@ import argparse
 import getpass
 import shlex
 import sys
+import tempfile
 from dataclasses import asdict
+from pathlib import Path
 
 from core.dataset import load_csv
 from core.errors import InputError
+from core.files import check_output_path
 from core.results import RunResult, TrialResult, write_json
 from core.runner import Progress, plan, run_plan
 from core.settings import get_settings
@@ -60,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("Nothing to evaluate: no --model given and baselines are off.", hint="Add --model ID_OR_PATH.")
     if args.batch_size < 1:
         raise InputError(f"--batch-size {args.batch_size} must be at least 1.", hint="Use e.g. --batch-size 32.")
+    out = None if args.submit else check_output_path(args.out)
     sample = load_csv(
         args.data, text_column=args.text_column, text_pair_column=args.text_pair_column,
         label_column=args.label_column, label_sep=args.label_sep, delimiter=args.delimiter,
@@ -77,18 +81,45 @@ def run(args: argparse.Namespace) -> int:
         return submit_job(sample, specs, shared=args.shared)
     with ProgressBar(enabled=not args.quiet) as bar:
         result = run_plan(specs, sample, settings=get_settings(), progress=bar.update, command=reproduce_command())
-    path = write_json(result, args.out)
     print(format_table(result))
     for warning in result.warnings:
         print(f"\nnote: {warning}")
-    print(f"\nwrote {path}")
+    written = write_results(result, out)
     if args.store:
         from core.store import Store
 
         run_id = Store().save_completed_run(sample, [asdict(s) for s in specs], result, started_by=current_user(),
                                             shared=args.shared)
         print(f"stored as run {run_id}")
+    if not written:
+        return 2
     return 0 if result.succeeded else 1
+
+
+def write_results(result: RunResult, out: Path) -> bool:
+    """The results file; if it cannot be written now (a full disk), the results are kept elsewhere
+    and the message says where. False when `out` was not written."""
+    try:
+        print(f"\nwrote {write_json(result, out)}")
+        return True
+    except OSError as error:
+        kept = keep_elsewhere(result, out.name)
+        where = f"they were saved to {kept} instead" if kept else "they could not be saved anywhere else either"
+        print(f"error: {out} could not be written ({error.strerror or error}); {where}. Free space or choose "
+              "another --out; nothing was lost from the store.", file=sys.stderr)
+        return False
+
+
+def keep_elsewhere(result: RunResult, name: str) -> Path | None:
+    """The results in MSD_DATA_DIR/unsaved/ or, failing that, the temporary folder; None if neither takes them."""
+    stamp = result.created_at.replace(":", "").replace("-", "")[:15]
+    for folder in (get_settings().data_dir / "unsaved", Path(tempfile.gettempdir())):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            return write_json(result, folder / f"{Path(name).stem}-{stamp}.json")
+        except OSError:
+            continue
+    return None
 
 
 def submit_job(sample, specs, *, shared: bool) -> int:

@@ -7,6 +7,7 @@ import time
 from datetime import datetime, timezone
 
 from core.commands.evaluate import format_table
+from core.files import check_output_path
 from core.results import write_json
 from core.store import JobProgress, RunSummary, Store
 
@@ -84,7 +85,7 @@ def _progress(store: Store, args) -> int:
 
 
 def _export(store: Store, args) -> int:
-    print(f"wrote {write_json(store.load_run(args.run_id), args.out)}")
+    print(f"wrote {write_json(store.load_run(args.run_id), check_output_path(args.out))}")
     return 0
 
 
