@@ -15,7 +15,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from core.errors import AppError
-from core.settings import DATABASE_URL
+from core.settings import DATA_DIR, DATABASE_URL
 
 SCHEMA_VERSION = 3
 BUSY_TIMEOUT_MS = 10_000
@@ -117,6 +117,11 @@ MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {
 }
 
 
+#: What a database says when it cannot be written: its file, folder or mount is read-only.
+UNWRITABLE_SIGNS = ("readonly database", "unable to open database file", "read-only file system",
+                    "read-only transaction")  # the last is PostgreSQL's (a standby, or default_transaction_read_only)
+
+
 class StoreError(AppError):
     """The results database cannot be used as it is."""
 
@@ -126,15 +131,44 @@ def now() -> float:
 
 
 def create_engine(url: str) -> sa.Engine:
-    """An engine for `url`; SQLite files get WAL mode, a busy timeout and foreign keys."""
-    if not url.startswith("sqlite"):
-        return sa.create_engine(url, pool_pre_ping=True)
-    path = url.split("///", 1)[-1]
-    if path and path != ":memory:":
+    """An engine for `url`; SQLite files get WAL mode, a busy timeout and foreign keys. A database
+    that cannot be written raises StoreError with a sentence, whichever kind it is."""
+    engine = _sqlite_engine(url) if url.startswith("sqlite") else sa.create_engine(url, pool_pre_ping=True)
+    sa.event.listen(engine, "handle_error", _explain_unwritable)
+    return engine
+
+
+def _sqlite_engine(url: str) -> sa.Engine:
+    path = sqlite_path(url)
+    if path and not url.endswith("uri=true"):  # a file: URI (say ?mode=ro) names a file that exists
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     engine = sa.create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False})
     sa.event.listen(engine, "connect", _configure_sqlite)
     return engine
+
+
+def sqlite_path(url: str) -> str | None:
+    """The file an SQLite URL names (plain or `file:` URI form); None for memory or another database."""
+    if not url.startswith("sqlite"):
+        return None
+    path = url.split("///", 1)[-1]
+    if path.startswith("file:"):
+        path = path[len("file:"):].split("?", 1)[0]
+    return path if path and path != ":memory:" else None
+
+
+def _explain_unwritable(context) -> None:
+    """A database that cannot be written (read-only file, folder or mount) becomes one sentence
+    naming the file and the fix, instead of an OperationalError and its SQL."""
+    reason = str(context.original_exception)
+    if any(sign in reason.lower() for sign in UNWRITABLE_SIGNS):
+        url = context.engine.url
+        where = url.database.removeprefix("file:") if url.get_backend_name() == "sqlite" else url.render_as_string()
+        raise StoreError(
+            f"The results database {where} cannot be written ({reason}); nothing was saved.",
+            hint=f"Make the file and its folder writable by the user running the dashboard and the worker, "
+                 f"or point {DATA_DIR} (or {DATABASE_URL}) at a writable place.",
+        ) from context.original_exception
 
 
 def _configure_sqlite(dbapi_connection, _record) -> None:

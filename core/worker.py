@@ -33,11 +33,14 @@ from core.settings import TRIAL_TIMEOUT_S, Settings, get_settings
 from core.store import (
     CANCELLED, DONE, FAILED, INTERRUPTED, RunOptions, Store, explain_store_failure, job_devices, this_host,
 )
+from core.schema import StoreError
 from core.supervision import INTERRUPTED_SENTENCE, hold_worker_lock, mark_interrupted, resume_interrupted
 
 log = logging.getLogger(__name__)
 PROGRESS_INTERVAL_S = 0.5
 KILL_GRACE_S = 2.0
+#: How often a worker tries again while the results store cannot be written.
+STORE_RETRY_S = 5.0
 
 
 # -- submitting, and the machine's worker ---------------------------------------------------
@@ -271,7 +274,7 @@ class Job:
     def write_progress(self, **values) -> None:
         try:
             self.store.write_progress(self.run_id, **values)
-        except sa.exc.OperationalError as error:  # a busy database must not stop the trial
+        except (sa.exc.OperationalError, StoreError) as error:  # a busy or read-only database must not stop the trial
             log.warning("could not write progress of %s: %s", self.run_id, error)
 
     def finish(self, sample: LabeledSample) -> str:
@@ -314,13 +317,16 @@ def startable_jobs(queued: list[tuple[str, set[str]]], busy: list[set[str]], *, 
 class Worker:
     """Runs jobs in threads (each trial in a child process) until stopped."""
 
-    def __init__(self, store: Store, settings: Settings | None = None) -> None:
+    def __init__(self, store: Store, settings: Settings | None = None, *, stopping: threading.Event | None = None) -> None:
         self.store = store
         self.settings = settings or get_settings()
         self.host = this_host()
         self.busy: dict[str, set[str]] = {}
         self.threads: dict[str, threading.Thread] = {}
-        self.stopping = threading.Event()
+        self.stopping = stopping or threading.Event()
+        self.recovered = False
+        self.unrecorded: dict[str, Exception] = {}  # failed jobs whose failure the store did not take yet
+        self.store_trouble: str | None = None
 
     def recover(self) -> list[str]:
         """After a worker on this machine died: its running trials and runs become interrupted,
@@ -361,8 +367,10 @@ class Worker:
             for position, spec in running:  # marked, so resuming the run runs them again
                 row = new_result(TrialSpec(**spec), self.settings, error=sentence)
                 self.store.save_trial(run_id, position, row, status=INTERRUPTED)
-        except Exception:  # noqa: BLE001 - the store may still be unwritable (a full disk)
-            log.exception("could not mark run %s failed", run_id)
+            self.unrecorded.pop(run_id, None)
+        except Exception:  # noqa: BLE001 - the store may still be unwritable (a full disk): tried again
+            log.exception("could not mark run %s failed; trying again while the worker runs", run_id)
+            self.unrecorded[run_id] = error
 
     def reap(self) -> None:
         for run_id, thread in list(self.threads.items()):
@@ -370,16 +378,49 @@ class Worker:
                 del self.threads[run_id], self.busy[run_id]
 
     def serve(self, *, until_idle: bool = False) -> None:
-        """Poll for jobs until stopped (or, with `until_idle`, until nothing is queued or running)."""
-        self.recover()
+        """Poll for jobs until stopped (or, with `until_idle`, until nothing is queued or running).
+        A results store that cannot be written is said once in the log and tried again; the worker stays."""
         while not self.stopping.is_set():
-            self.reap()
-            self.schedule()
-            if until_idle and not self.threads and not self.store.queued_runs():
-                return
-            self.stopping.wait(self.settings.worker_poll_s)
+            try:
+                if self.poll() and until_idle:
+                    return
+                self.store_trouble = None
+            except StoreError as error:
+                self.note_store_trouble(error)
+            self.stopping.wait(self.settings.worker_poll_s if self.store_trouble is None else STORE_RETRY_S)
         for thread in self.threads.values():  # jobs stop their trials and mark them interrupted
             thread.join()
+
+    def poll(self) -> bool:
+        """One round: recover once, reap ended jobs, record failures left over, start what can start.
+        True when nothing is queued or running."""
+        if not self.recovered:
+            self.recover()
+            self.recovered = True
+        self.reap()
+        for run_id, error in list(self.unrecorded.items()):
+            self.record_failure(run_id, error)
+        self.schedule()
+        return not self.threads and not self.store.queued_runs()
+
+    def note_store_trouble(self, error: StoreError) -> None:
+        if error.sentence != self.store_trouble:
+            log.error("%s The worker keeps running and tries again every %.0f s.", error.sentence, STORE_RETRY_S)
+        self.store_trouble = error.sentence
+
+
+def open_store(settings: Settings, stopping: threading.Event) -> Store | None:
+    """The results store, waited for while it cannot be opened (said once in the log); None if stopped first."""
+    said = None
+    while not stopping.is_set():
+        try:
+            return Store(settings=settings)
+        except StoreError as error:
+            if error.sentence != said:
+                log.error("%s The worker waits and tries again every %.0f s.", error.sentence, STORE_RETRY_S)
+            said = error.sentence
+            stopping.wait(STORE_RETRY_S)
+    return None
 
 
 def serve(settings: Settings | None = None, *, until_idle: bool = False, inherited_lock_fd: int | None = None) -> int:
@@ -387,12 +428,15 @@ def serve(settings: Settings | None = None, *, until_idle: bool = False, inherit
     settings = settings or get_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     lock = hold_worker_lock(settings, inherited_fd=inherited_lock_fd)
-    worker = Worker(Store(settings=settings), settings)
+    stopping = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: worker.stopping.set())
-    log.info("worker %s started on %s with data in %s", os.getpid(), worker.host, settings.data_dir)
+        signal.signal(signum, lambda *_: stopping.set())
     try:
-        worker.serve(until_idle=until_idle)
+        store = open_store(settings, stopping)
+        if store is not None:
+            worker = Worker(store, settings, stopping=stopping)
+            log.info("worker %s started on %s with data in %s", os.getpid(), worker.host, settings.data_dir)
+            worker.serve(until_idle=until_idle)
     finally:
         lock.close()
     log.info("worker %s stopped", os.getpid())

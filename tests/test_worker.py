@@ -526,3 +526,44 @@ def test_evaluate_store_interrupted_while_saving_leaves_no_run_that_looks_runnin
     run_id = store.save_completed_run(sample, [asdict(s) for s in specs], result)
     assert [(r.id, r.status) for r in store.list_runs()] == [(run_id, "done")]
     assert [r.status for r in store.load_run(run_id).results] == ["ok", "ok"]
+
+
+def read_only_store_url() -> str:
+    """The test's database opened read-only by SQLite itself (root ignores file permissions)."""
+    return f"sqlite:///file:{get_settings().data_dir / 'runs.sqlite'}?mode=ro&uri=true"
+
+
+@pytest.mark.parametrize("how", ["--store", "--submit"])
+def test_a_read_only_store_is_one_sentence_naming_the_file_from_the_command_line(store, synthetic_csv, tmp_path, monkeypatch, capsys, how):
+    """Audit item 9: a read-only results database gave raw OperationalError tracebacks."""
+    monkeypatch.setenv("DATABASE_URL", read_only_store_url())
+    out = tmp_path / "results.json"
+    assert cli(["evaluate", "--data", str(synthetic_csv), "--out", str(out), "--quiet", how]) == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith(f"error: The results database {get_settings().data_dir / 'runs.sqlite'} cannot be written "
+                           "(attempt to write a readonly database); nothing was saved. Make the file and its folder writable")
+    assert (how == "--store") == out.exists(), "evaluate --store wrote its results file before trying the store"
+    assert store.list_runs() == []
+
+
+def test_a_worker_on_a_read_only_store_says_so_once_stays_up_and_runs_the_job_once_it_can_write(store, monkeypatch, caplog):
+    """Audit item 9: the worker exited on a read-only database and left the job queued."""
+    import core.worker as worker_module
+
+    monkeypatch.setattr(worker_module, "STORE_RETRY_S", 0.1)
+    run_id = submit(store, rows_sample(20), [TrialSpec(kind="baseline-majority", dtype="n/a")])
+    worker = Worker(Store(read_only_store_url()), get_settings())
+    serving = threading.Thread(target=worker.serve)
+    serving.start()
+    try:
+        wait_for(lambda: worker.store_trouble)
+        time.sleep(1.0)  # about ten more tries
+        assert serving.is_alive() and store.job_progress(run_id).status == "queued"
+        said = [r.getMessage() for r in caplog.records if "cannot be written" in r.getMessage()]
+        assert len(said) == 1, "said once, not at every try"
+        assert said[0].startswith(f"The results database {get_settings().data_dir / 'runs.sqlite'} cannot be written")
+        worker.store = store  # the file was made writable
+        wait_for(lambda: store.job_progress(run_id).status == "done")
+    finally:
+        worker.stopping.set()
+        serving.join(60)
