@@ -150,6 +150,9 @@ async def session(index: int, browser, base: str, sample: Path, model: Path, sha
             shared.timings.append(await switch(tab, link, heading, session=index, phase="loaded"))
             step += 1
             await asyncio.sleep(options.think_s)
+    except Exception:
+        say(options, f"session {index} failed on {tab.url}; the page said:\n{await tab.inner_text('body')}")
+        raise
     finally:
         await context.close()
 

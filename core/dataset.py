@@ -96,11 +96,13 @@ def load_csv(
     raw, name = _read_bytes(source, source_name)
     text, encoding, warnings = decode_bytes(raw)
     sep = (delimiter or detect_delimiter(text)) if text.strip() else ","
-    frame = read_frame(text, delimiter=sep)
+    frame = read_frame(text, delimiter=sep, max_columns=settings.max_columns)
     columns = choose_columns(list(frame.columns), text=text_column, pair=text_pair_column, label=label_column)
     check_limits(frame, columns, settings)
     check_no_swallowed_rows(text, sep, frame, columns)
-    return build_sample(frame, columns, label_sep=label_sep, encoding=encoding, warnings=warnings, name=name)
+    sample = build_sample(frame, columns, label_sep=label_sep, encoding=encoding, warnings=warnings, name=name)
+    check_label_count(sample, settings)
+    return sample
 
 
 @dataclass(frozen=True)
@@ -114,10 +116,10 @@ class CsvPreview:
     warnings: list[str]
 
 
-def preview_csv(raw: bytes, *, rows: int = 20, delimiter: str | None = None) -> CsvPreview:
+def preview_csv(raw: bytes, *, rows: int = 20, delimiter: str | None = None, settings: Settings | None = None) -> CsvPreview:
     """Read a file for its preview and column pickers; raises `InputError` like `load_csv`."""
     text, encoding, warnings = decode_bytes(raw)
-    frame = read_frame(text, delimiter=delimiter)
+    frame = read_frame(text, delimiter=delimiter, max_columns=(settings or get_settings()).max_columns)
     columns = list(frame.columns)
     try:
         guessed = choose_columns(columns, text=None, pair=None, label=None)
@@ -257,10 +259,16 @@ def consistent_width(sample: str, delimiter: str, *, cut: bool) -> int:
     return widths.pop() if len(widths) == 1 else 0
 
 
-def read_frame(text: str, *, delimiter: str | None = None) -> pd.DataFrame:
+def read_frame(text: str, *, delimiter: str | None = None, max_columns: int | None = None) -> pd.DataFrame:
     if not text.strip():
         raise InputError("The file is empty.", hint="Upload a CSV with a header row and at least one labeled row.")
     sep = delimiter or detect_delimiter(text)
+    names = header_names(text, sep)
+    if max_columns is not None and len(names) > max_columns:  # refused before pandas builds every column
+        raise InputError(
+            f"The header has {len(names):,} columns; the limit is {max_columns:,}.",
+            hint=f"Keep only the text and label columns, or raise the limit with the setting {setting_names.MAX_COLUMNS}.",
+        )
     try:
         frame = pd.read_csv(
             io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, na_filter=False, skip_blank_lines=True,
@@ -273,7 +281,7 @@ def read_frame(text: str, *, delimiter: str | None = None) -> pd.DataFrame:
             f"The file could not be read as delimited text with delimiter {sep!r}: {error}",
             hint="Check quoting in the row named above, or give the delimiter explicitly.",
         ) from error
-    check_unique_columns(header_names(text, sep))  # the raw header: pandas renames a repeat to 'label.1'
+    check_unique_columns(names)  # the raw header: pandas renames a repeat to 'label.1'
     frame.columns = [str(c).strip() for c in frame.columns]
     return frame
 
@@ -374,6 +382,16 @@ def check_limits(frame: pd.DataFrame, columns: ColumnMapping, settings: Settings
                 f"the limit is {settings.max_cell_chars:,}.",
                 hint=f"Shorten that cell, or raise the limit with the setting {setting_names.MAX_CELL_CHARS}.",
             )
+
+
+def check_label_count(sample: LabeledSample, settings: Settings) -> None:
+    if len(sample.label_set) > settings.max_labels:
+        raise InputError(
+            f"The sample has {len(sample.label_set):,} distinct labels; the limit is {settings.max_labels:,} "
+            "(per-label scores and the confusion matrix grow with the square of the count).",
+            hint=f"Check that {sample.columns.label!r} is the label column and not an id or a text; group rare labels; "
+                 f"or raise the limit with the setting {setting_names.MAX_LABELS}.",
+        )
 
 
 def split_labels(value: str, label_sep: str | None) -> tuple[str, ...]:

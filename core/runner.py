@@ -153,13 +153,20 @@ def run_trial(spec: TrialSpec, sample: LabeledSample, *, settings: Settings | No
         _fail(result, error.sentence)
     except (torch.OutOfMemoryError, MemoryError) as error:
         log.warning("trial %s ran out of memory: %s", result.key, error)
-        _fail(result, f"Ran out of memory on {spec.device}. Try a smaller batch size or maximum length, or another device.")
+        _fail(result, out_of_memory_sentence(spec, sample))
     except Exception as error:  # noqa: BLE001 - one broken model must not stop the run
         log.exception("trial %s failed", result.key)
         _fail(result, redact(f"Unexpected error ({type(error).__name__}): {str(error).splitlines()[0][:300] if str(error) else ''}"))
     finally:
         release(loaded)
     return result
+
+
+def out_of_memory_sentence(spec: TrialSpec, sample: LabeledSample) -> str:
+    if not spec.model:  # a baseline has no batch size: its size is the sample's
+        return (f"The {spec.kind} baseline ran out of memory on {len(sample):,} rows and {len(sample.label_set):,} labels. "
+                "Use fewer rows or group rare labels (the TF-IDF model keeps one weight per word and label).")
+    return f"Ran out of memory on {spec.device}. Try a smaller batch size or maximum length, or another device."
 
 
 def new_result(spec: TrialSpec, settings: Settings, *, error: str | None = None) -> TrialResult:

@@ -15,6 +15,8 @@ from pathlib import Path
 #: Name of every setting, so messages can tell users which variable to change.
 MAX_ROWS = "MSD_MAX_ROWS"
 MAX_CELL_CHARS = "MSD_MAX_CELL_CHARS"
+MAX_COLUMNS = "MSD_MAX_COLUMNS"
+MAX_LABELS = "MSD_MAX_LABELS"
 ALLOW_PICKLE = "MSD_ALLOW_PICKLE"
 MAX_DOWNLOAD_MB = "MSD_MAX_DOWNLOAD_MB"
 DATA_DIR = "MSD_DATA_DIR"
@@ -77,6 +79,9 @@ class Settings:
 
     max_rows: int = 20_000
     max_cell_chars: int = 20_000
+    max_columns: int = 1_000
+    #: Per-class scores, the confusion matrix and its chart grow with the square of this.
+    max_labels: int = 500
     allow_pickle: bool = False
     max_download_mb: float = 5000.0
     #: A download must leave this many times its size free: the disk may also hold the results store.
@@ -142,6 +147,8 @@ def get_settings() -> Settings:
     return Settings(
         max_rows=_int(MAX_ROWS, 20_000),
         max_cell_chars=_int(MAX_CELL_CHARS, 20_000),
+        max_columns=_int(MAX_COLUMNS, 1_000),
+        max_labels=_int(MAX_LABELS, 500),
         allow_pickle=_bool(ALLOW_PICKLE),
         max_download_mb=_float(MAX_DOWNLOAD_MB, 5000.0),
         download_disk_margin=max(1.0, _float(DOWNLOAD_DISK_MARGIN, 1.2)),

@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from core import charts
-from core.dataset import LabeledSample, load_csv, preview_csv
+from core.dataset import CsvPreview, LabeledSample, load_csv, preview_csv
 from core.errors import AppError
 from core.paths import EXAMPLE_SAMPLE
 from core.sample_checks import balance_warnings, check_lengths
@@ -22,9 +22,15 @@ def choose_file() -> tuple[str, bytes] | None:
     return state.sample_upload()
 
 
+@st.cache_data(max_entries=4, show_spinner=False)
+def cached_preview(raw: bytes) -> CsvPreview:
+    """The preview is parsed once per file, not on every rerun of the page (a click anywhere)."""
+    return preview_csv(raw)
+
+
 def column_form(name: str, raw: bytes) -> None:
     try:
-        preview = preview_csv(raw)
+        preview = cached_preview(raw)
     except AppError as error:
         st.error(state.md(error.sentence))
         return

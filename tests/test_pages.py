@@ -190,6 +190,23 @@ def test_a_bad_upload_says_what_is_wrong_and_keeps_the_previous_sample(env):
     assert app.session_state["sample"].sha256 == good
 
 
+def test_the_sample_preview_is_parsed_once_per_file_not_on_every_rerun(env, monkeypatch):
+    """Audit item 11: the Sample page parsed the whole file again on every rerun."""
+    import core.dataset
+
+    parsed = []
+    preview = core.dataset.preview_csv
+    monkeypatch.setattr(core.dataset, "preview_csv", lambda raw, **kw: parsed.append(len(raw)) or preview(raw, **kw))
+    content = EXAMPLE_SAMPLE.read_bytes() + f"one more row {time.time_ns()},bug\n".encode()  # not cached by another test
+    app = app_on("sample")
+    app.file_uploader[0].upload("tickets.csv", content, "text/csv")
+    for _ in range(3):
+        app.run()
+    assert app.dataframe[0].value.shape[0] == 20, "the preview is shown"
+    assert parsed == [len(content)]
+    assert_no_failure(app)
+
+
 @pytest.fixture
 def worker_stopper(env):
     """Stop the worker the Evaluate page starts, when the test ends."""

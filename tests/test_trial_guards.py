@@ -171,3 +171,23 @@ def test_truncated_weights_from_the_hub_say_to_delete_the_cached_copy(tmp_path, 
         result = run_trial(TrialSpec(kind="auto", model="org/cut"), load_csv(synthetic_csv))
     assert result.status == "error" and "The weights of org/cut (in " in result.error
     assert "Delete that model's folder in the Hugging Face cache" in result.error
+
+
+def test_a_baseline_out_of_memory_names_rows_and_labels_not_a_batch_size(monkeypatch):
+    """Audit item 10: the TF-IDF baseline's out-of-memory error advised a smaller batch size."""
+    from sklearn.linear_model import LogisticRegression
+
+    from core.dataset import load_csv
+    from core.paths import EXAMPLE_SAMPLE
+    from core.runner import TrialSpec, run_trial
+
+    def exhausted(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(LogisticRegression, "fit", exhausted)
+    sample = load_csv(EXAMPLE_SAMPLE)
+    result = run_trial(TrialSpec(kind="baseline-tfidf", dtype="n/a"), sample)
+    assert result.status == "error"
+    assert result.error.startswith(f"The baseline-tfidf baseline ran out of memory on {len(sample)} rows and "
+                                   f"{len(sample.label_set)} labels. Use fewer rows or group rare labels")
+    assert "batch size" not in result.error
