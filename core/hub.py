@@ -19,6 +19,7 @@ never reads, stores or returns it.
 
 from __future__ import annotations
 
+import email.utils
 import json
 import math
 import re
@@ -196,6 +197,8 @@ class SearchResult:
     notice: str = ""
     from_cache: bool = False
     elapsed_s: float = 0.0
+    #: Set when the Hub could not answer and these are the last good results of the same search.
+    stale_age_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -362,7 +365,28 @@ def search(task: str, *, settings: Settings | None = None, **filters: Any) -> Se
     result = search_uncached(query, settings=settings)
     if result.hub_reached:
         _SEARCH_CACHE.put(key, result)
-    return result
+        return result
+    return last_good(key, failed=result) or result
+
+
+def last_good(key: Any, *, failed: SearchResult) -> SearchResult | None:
+    """The last results the Hub gave for the same search, however old, said to be stale (rather
+    than a rate-limited or offline search showing no candidates at all)."""
+    kept = _SEARCH_CACHE.get_any(key)
+    if kept is None:
+        return None
+    age_s, result = kept
+    reason = failed.notice.split(";")[0].rstrip(".")
+    notice = f"{reason}; showing the results of the same search from {format_age(age_s)} ago, which may be out of date."
+    return replace(result, notice=notice, from_cache=True, stale_age_s=age_s)
+
+
+def format_age(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def search_uncached(query: SearchQuery, *, settings: Settings) -> SearchResult:
@@ -493,11 +517,15 @@ class _TTLCache:
         self._max_entries = max_entries
 
     def get(self, key: Any, *, ttl_s: float) -> SearchResult | None:
+        """The entry while it is younger than `ttl_s`."""
+        kept = self.get_any(key)
+        return kept[1] if kept is not None and kept[0] <= ttl_s else None
+
+    def get_any(self, key: Any) -> tuple[float, SearchResult] | None:
+        """The entry however old, with its age in seconds (expired entries are kept for a Hub that is down)."""
         with self._lock:
             entry = self._entries.get(key)
-            if entry is None or time.monotonic() - entry[0] > ttl_s:
-                return None
-            return entry[1]
+            return None if entry is None else (time.monotonic() - entry[0], entry[1])
 
     def put(self, key: Any, value: SearchResult) -> None:
         with self._lock:
@@ -914,13 +942,27 @@ def _on_response(response) -> None:
         return
     state.answers[(response.request.method, str(response.request.url))] = response.status_code
     if response.status_code == 429:
-        raise _RateLimited(parse_retry_after(response.headers.get("Retry-After")))
+        raise _RateLimited(rate_limit_wait_s(response.headers))
 
 
-def parse_retry_after(value: str | None) -> float | None:
+def rate_limit_wait_s(headers) -> float | None:
+    """How long a 429 answer asks us to wait: the Hub's `RateLimit` header (read by huggingface_hub's
+    own parser), else `Retry-After` in seconds or as an HTTP date; None when neither says."""
+    from huggingface_hub.utils import parse_ratelimit_headers
+
+    limit = parse_ratelimit_headers(headers)
+    if limit is not None and limit.remaining == 0:
+        return float(limit.reset_in_seconds)
+    value = (headers.get("Retry-After") or "").strip()
+    if not value:
+        return None
     try:
-        return max(float(value), 0.0) if value else None
+        return max(float(value), 0.0)
     except ValueError:
+        pass
+    try:
+        return max((email.utils.parsedate_to_datetime(value) - datetime.now(timezone.utc)).total_seconds(), 0.0)
+    except (TypeError, ValueError):
         return None
 
 

@@ -25,6 +25,7 @@ card_data, or the card shorthands license, language, base_model). The server nev
 from __future__ import annotations
 
 import argparse
+import email.utils
 import hashlib
 import json
 import re
@@ -295,11 +296,22 @@ class Fault:
     match: str = "/"
     times: int | None = 1
     retry_after_s: int = 1
+    #: rate_limit: how the wait is said: "seconds" (Retry-After: 1), "date" (Retry-After: an HTTP date),
+    #: or "ratelimit" (the IETF draft's RateLimit header the Hub sends, without Retry-After)
+    wait_header: str = "seconds"
     delay_s: float = 0.0
     status: int = 500
 
 
 FAULT_KINDS = ("rate_limit", "slow", "cut_short", "status")
+
+
+def rate_limit_headers(fault: Fault) -> dict[str, str]:
+    if fault.wait_header == "ratelimit":
+        return {"RateLimit": f'"api";r=0;t={fault.retry_after_s}', "RateLimit-Policy": '"fixed window";"api";q=500;w=300'}
+    if fault.wait_header == "date":
+        return {"Retry-After": email.utils.formatdate(time.time() + fault.retry_after_s, usegmt=True)}
+    return {"Retry-After": str(fault.retry_after_s)}
 
 
 # --------------------------------------------------------------------------- server
@@ -584,7 +596,7 @@ class _Handler(BaseHTTPRequestHandler):
             return False
         if fault.kind == "rate_limit":
             self._send_json({"error": "You have been rate-limited."}, status=429, head=False,
-                            headers={"Retry-After": str(fault.retry_after_s), "X-Error-Code": "RateLimited"})
+                            headers={**rate_limit_headers(fault), "X-Error-Code": "RateLimited"})
             return True
         if fault.kind == "status":
             self._send_error(HubError(fault.status, "", f"Scripted HTTP {fault.status}"), head=False)

@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import subprocess
+import re
 import sys
 import time
 from pathlib import Path
@@ -276,6 +277,34 @@ def test_429_past_the_retry_budget_is_reported(hub_env):
     assert time.monotonic() - started < 1.5 + 1
     with pytest.raises(RateLimitedError, match="Wait 1 s and try again"):
         hub.model_details("acme/ticket-classifier")
+
+
+@pytest.mark.parametrize("wait_header", ["ratelimit", "date"])
+def test_a_429_says_how_long_to_wait_in_the_hubs_ratelimit_header_or_an_http_date(hub_env, monkeypatch, wait_header):
+    """Audit item 14: only a Retry-After in seconds was read; the Hub's RateLimit header was ignored."""
+    monkeypatch.setenv(names.HUB_RETRY_BUDGET_S, "1")
+    hub_env.add_fault("rate_limit", match="/api/", times=None, retry_after_s=30, wait_header=wait_header)
+    with pytest.raises(RateLimitedError) as error:
+        hub.model_details("acme/ticket-classifier")
+    waited = float(re.search(r"Wait ([0-9.]+) s and try again", error.value.sentence).group(1))
+    assert 28 <= waited <= 30, error.value.sentence
+    assert len(hub_env.paths()) == 1, "a wait longer than the budget is not waited for"
+
+
+def test_a_rate_limited_search_shows_the_last_good_results_and_their_age(hub_env, monkeypatch):
+    """Audit item 14: once the cache had expired, a rate-limited search showed 0 candidates."""
+    monkeypatch.setenv(names.HUB_CACHE_TTL_S, "0")  # every cached search has expired at once
+    monkeypatch.setenv(names.HUB_RETRY_BUDGET_S, "0.5")
+    good = hub.search("text-classification", include_local=False)
+    assert good.hub_reached and len(good.candidates) == 4
+    hub_env.add_fault("rate_limit", match="/api/models", times=None, retry_after_s=1)
+    stale = hub.search("text-classification", include_local=False)
+    assert [c.id for c in stale.candidates] == [c.id for c in good.candidates]
+    assert stale.stale_age_s is not None and 0 <= stale.stale_age_s < 60
+    assert re.fullmatch(r"The Hub kept rate limiting the model search for 0.5 s; showing the results of the same "
+                        r"search from \d+ s ago, which may be out of date.", stale.notice), stale.notice
+    other = hub.search("zero-shot-classification", include_local=False)  # never answered: nothing to show
+    assert other.candidates == () and other.stale_age_s is None and "kept rate limiting" in other.notice
 
 
 def test_a_slow_hub_is_abandoned_at_the_timeout(hub_env, monkeypatch):
