@@ -178,6 +178,10 @@ def test_search_shortlist_upload_run_compare_and_download(page, dashboard, tmp_p
     assert page.locator(".js-plotly-plot").count() >= 3  # scatter, per-class F1, confusion matrix
     assert page.get_by_text("Recommendation").is_visible()
     shot(page, "5-compare")
+    page.locator("[data-testid='stDataFrame']").first.hover()  # shows the table's toolbar
+    page.get_by_role("button", name="Search").first.wait_for()
+    assert page.get_by_role("button", name="Download as CSV").count() == 0, \
+        "Streamlit's own CSV export does not neutralise formulas (audit item 15); ours on the Report page does"
 
     open_page(page, "Report", "Report")
     with page.expect_download() as download:
