@@ -38,6 +38,10 @@ def main(argv: list[str] | None = None) -> int:
     except AppError as error:
         print(f"error: {error.sentence}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted: files are written only whole, so none was left half written; "
+              "runs in the store are kept as they were.", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from __future__ import annotations
 import gc
 import json
 import pickle
+import re
 import shutil
 import time
 from dataclasses import dataclass, field, replace
@@ -264,8 +265,14 @@ def check_files_are_safe(
 ) -> None:
     """Refuse custom code always, and pickle-only weights unless allowed, before reading any weight.
 
-    This is the one place both rules are decided, for Hub repos and local folders alike.
+    This is the one place both rules are decided, for Hub repos and local folders alike. A repo
+    listing a file whose name climbs out of its folder is refused too, before anything is written.
     """
+    climbing = [n for n in names if n.startswith(("/", "\\")) or ".." in re.split(r"[/\\]", n)]
+    if climbing:
+        raise UnsafeModelError(
+            f"{source} lists a file named {climbing[0]!r}, which would be written outside the model's folder; "
+            "the repository was refused.", hint="Report the repository to its owner; pick another model.")
     code = declared_code(names, config, tokenizer_config)
     if code:
         shown = ", ".join(code[:3])

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from core import hub
-from core.errors import HubError, HubUnreachableError, InputError, LabelMappingError, RateLimitedError
+from core.errors import HubError, HubUnreachableError, InputError, LabelMappingError, ModelLoadError, RateLimitedError
+from core.loading import read_config
 from core.runner import NO_DTYPE, TrialSpec
 from core.settings import Settings, get_settings
 from core.tasks import BASELINE_KINDS, MODEL_KINDS
@@ -124,20 +125,23 @@ def folder_allowed(folder: Path, settings: Settings) -> bool:
 
 
 def _folder_candidate(folder: Path, settings: Settings) -> hub.ModelCandidate:
-    if not (folder / "config.json").is_file():
-        raise InputError(f"The folder {folder} has no config.json, so it is not a model folder.",
-                         hint="Give the folder that save_pretrained wrote (it holds config.json and the weights).")
+    try:
+        read_config(folder, str(folder))  # missing or not JSON: said now, as the trial would say it
+    except ModelLoadError as error:
+        raise InputError(error.message, hint=error.hint) from error
     candidate = hub.candidate_from_folder(folder.resolve(), model_id=folder.resolve().name, origin="folder")
     return hub.with_checks(candidate, settings)
 
 
 def check_repo_id(text: str) -> None:
-    """A Hub id is 'name' or 'owner/name' with letters, digits, '-', '_' and '.' only."""
-    parts = text.split("/")
-    allowed = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
-    if len(parts) > 2 or not all(part and set(part) <= allowed for part in parts):
+    """A Hub id as huggingface_hub validates it: 'name' or 'owner/name', no '..', no leading '.' or '-'."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    try:
+        validate_repo_id(text)
+    except HFValidationError as error:
         raise InputError(f"{text!r} is neither a model folder on this server nor a Hub id.",
-                         hint="A Hub id looks like 'org/model'; a folder must exist on the server.")
+                         hint="A Hub id looks like 'org/model'; a folder must exist on the server.") from error
 
 
 def suggest_label_map(entry: ShortlistEntry, sample_labels: list[str]) -> list[LabelMapRow]:

@@ -301,6 +301,8 @@ class Fault:
     wait_header: str = "seconds"
     delay_s: float = 0.0
     status: int = 500
+    #: status: quote the request's Authorization header in the error message, as a careless server might
+    echo_authorization: bool = False
 
 
 FAULT_KINDS = ("rate_limit", "slow", "cut_short", "status")
@@ -599,7 +601,8 @@ class _Handler(BaseHTTPRequestHandler):
                             headers={**rate_limit_headers(fault), "X-Error-Code": "RateLimited"})
             return True
         if fault.kind == "status":
-            self._send_error(HubError(fault.status, "", f"Scripted HTTP {fault.status}"), head=False)
+            echoed = f" (you sent {self.headers.get('Authorization')})" if fault.echo_authorization else ""
+            self._send_error(HubError(fault.status, "", f"Scripted HTTP {fault.status}{echoed}"), head=False)
             return True
         self._pending_cut = True  # cut_short: the next body is sent half way, then the socket closes
         return False

@@ -174,3 +174,33 @@ def test_a_full_disk_at_the_end_keeps_the_results_elsewhere_and_the_last_good_fi
     assert [r.kind for r in read_json(kept).results] == ["baseline-majority", "baseline-tfidf"]
     assert out.read_text() == '{"the": "last good results"}', "the old file is untouched, not half overwritten"
     assert sorted(p.name for p in out_dir.iterdir()) == ["results.json"], "no temporary file is left behind"
+
+
+def test_ctrl_c_mid_trial_leaves_no_results_file_and_no_partial_file(tmp_path, trained_classifier, synthetic_csv):
+    """Audit, handled but untested: Ctrl-C during a trial leaves nothing half written."""
+    import signal
+    import threading
+    import time
+
+    data = tmp_path / "many.csv"
+    header, *rows = synthetic_csv.read_text().splitlines(keepends=True)
+    data.write_text(header + "".join(rows * (20_000 // len(rows))))  # the tiny model's vocabulary
+    out = tmp_path / "out" / "results.json"
+    env = dict(os.environ, MSD_BOOTSTRAP_RESAMPLES="100", MSD_LATENCY_ROWS="4")
+    process = subprocess.Popen([sys.executable, "-m", "core", "evaluate", "--data", str(data), "--model", str(trained_classifier),
+                                "--no-baselines", "--batch-size", "4", "--out", str(out)],
+                               cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    said = []  # tqdm redraws with \r: read chunks, not lines
+    reader = threading.Thread(target=lambda: said.extend(c.decode() for c in iter(lambda: os.read(process.stderr.fileno(), 4096), b"")),
+                              daemon=True)
+    reader.start()
+    deadline = time.monotonic() + 240
+    while "predicting" not in "".join(said) and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert "predicting" in "".join(said), "the trial was running"
+    process.send_signal(signal.SIGINT)
+    assert process.wait(60) == 130
+    reader.join(10)
+    assert "interrupted: files are written only whole" in "".join(said)
+    assert "Traceback" not in "".join(said)
+    assert not out.exists() and (not out.parent.exists() or list(out.parent.iterdir()) == [])

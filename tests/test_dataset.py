@@ -194,3 +194,16 @@ def test_a_header_wider_than_the_column_limit_is_refused_before_it_is_parsed(mon
         load_csv(raw, settings=Settings(max_columns=50))
     assert error.value.sentence.startswith("The header has 51 columns; the limit is 50.")
     assert "MSD_MAX_COLUMNS" in error.value.sentence and parsed == [], "pandas never parsed the file"
+
+
+def test_the_default_limits_refuse_a_20001_row_file_and_a_5_mb_cell_naming_them():
+    """Audit, handled but untested: the real sizes, at the default settings."""
+    rows = ("text,label\n" + "".join(f"t{i},{'ab'[i % 2]}\n" for i in range(20_001))).encode()
+    with pytest.raises(InputError) as too_long:
+        load_csv(rows)
+    assert too_long.value.sentence.startswith("The file has 20,001 rows; the limit is 20,000.")
+    assert len(load_csv(rows[: rows.rindex(b"t20000,")])) == 20_000, "the limit itself is allowed"
+    cell = b"text,label\nshort,a\n" + b"x" * 5_000_000 + b",b\n"
+    with pytest.raises(InputError) as too_wide:
+        load_csv(cell)
+    assert too_wide.value.sentence.startswith("Column 'text' has a cell of 5,000,000 characters (row 3); the limit is 20,000.")

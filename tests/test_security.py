@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 from collections import namedtuple
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -24,15 +25,18 @@ from core import hub
 from core import settings as names
 from core.dataset import load_csv
 from core.errors import (
+    AppError,
     DownloadTooLargeError,
     GatedRepoError,
     HubUnreachableError,
+    InputError,
     RateLimitedError,
     RepoNotFoundError,
     UnsafeModelError,
     redact,
 )
 from core.loading import ModelSpec, fetch_model, load_model
+from core.results import trial_to_dict
 from core.runner import plan, run_plan
 from core.settings import Settings, get_settings
 from tests.fakehub import FakeHub, repo_from_folder
@@ -326,6 +330,22 @@ def test_a_path_that_is_no_folder_and_no_hub_id_is_one_sentence_without_asking_t
     assert hub_env.requests == []
 
 
+@pytest.mark.parametrize("name", ["../../outside.safetensors", "nested/../../../outside.json"])
+def test_a_repo_file_name_that_climbs_out_of_its_folder_is_refused_before_anything_is_written(hub_env, folders, tmp_path, name):
+    """Audit, handled but untested: path traversal in a repo's file names."""
+    from tests.fakehub import FakeFile
+
+    repo = repo_from_folder(folders[SAFE], "eve/climbing-files")
+    repo.files[name] = FakeFile(name, folders[SAFE] / (WEIGHTS if name.endswith(".safetensors") else "config.json"))
+    hub_env.repos["eve/climbing-files"] = repo
+    with pytest.raises(UnsafeModelError) as error:
+        fetch_model(ModelSpec("eve/climbing-files"))
+    assert error.value.sentence.startswith(f"eve/climbing-files lists a file named {name!r}, which would be written "
+                                           "outside the model's folder; the repository was refused.")
+    assert not list(Path(os.environ["HF_HOME"]).rglob("outside*")), "nothing was written anywhere"
+    assert not asked_for(hub_env, WEIGHTS), "no weights were asked for"
+
+
 def test_the_hub_gone_mid_run_fails_one_model_and_the_run_goes_on(hub_env, folders, synthetic_csv, monkeypatch):
     """Stop the Hub (and its open connections) between two models: count the connections tried after."""
     server = FakeHub(dict(hub_env.repos)).start()
@@ -429,6 +449,36 @@ def test_an_unexpected_error_quoting_the_token_is_stored_redacted(monkeypatch, s
     monkeypatch.setitem(KINDS, "test-leaky", LeakyKind())
     result = run_trial(TrialSpec(kind="test-leaky", dtype="n/a"), load_csv(synthetic_csv))
     assert result.error == "Unexpected error (RuntimeError): upstream said: token *** is invalid"
+
+
+@pytest.mark.parametrize("status", [400, 500])
+def test_a_hub_error_that_echoes_the_token_is_shown_logged_and_stored_without_it(hub_env, monkeypatch, caplog, synthetic_csv, status):
+    """Audit, handled but untested: the token quoted back in a Hub error body never reaches a person or a file."""
+    from core import hub
+    from core.runner import TrialSpec, run_trial
+
+    monkeypatch.setenv("HF_TOKEN", CANARY)
+    hub_env.add_fault("status", match=f"/{SAFE}", times=None, status=status, echo_authorization=True)
+    with pytest.raises(AppError) as error:
+        hub.model_details(SAFE)
+    result = run_trial(TrialSpec(kind="text-classification", model=SAFE, dtype="float32"), load_csv(synthetic_csv))
+    assert result.status == "error" and result.error
+    assert f"/{SAFE}" in " ".join(r.path for r in hub_env.requests), "the Hub was asked, and answered with the token"
+    for text in (error.value.sentence, result.error, caplog.text, json.dumps(trial_to_dict(result))):
+        assert CANARY not in text and CANARY_BODY not in text
+
+
+@pytest.mark.parametrize("typed", ["acme/..", "../../etc", "acme/../../etc/passwd", "..\\..\\windows", "acme/a/b"])
+def test_a_model_id_that_climbs_out_of_its_place_is_refused(hub_env, typed):
+    """Audit, handled but untested: path traversal in a typed model id never reaches the disk or the Hub."""
+    from core.shortlist import resolve_source
+
+    asked = len(hub_env.requests)
+    with pytest.raises(InputError) as error:
+        resolve_source(typed, settings=replace(get_settings(), model_dirs=(ROOT / "no-models-here",)))
+    assert error.value.sentence.startswith((f"{typed!r} is neither a model folder on this server nor a Hub id.",
+                                            f"{typed!r} is not inside the model folders this server offers."))
+    assert len(hub_env.requests) == asked, "the Hub was not asked"
 
 
 def clean_env(tmp_path: Path) -> dict[str, str]:

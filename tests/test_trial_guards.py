@@ -191,3 +191,24 @@ def test_a_baseline_out_of_memory_names_rows_and_labels_not_a_batch_size(monkeyp
     assert result.error.startswith(f"The baseline-tfidf baseline ran out of memory on {len(sample)} rows and "
                                    f"{len(sample.label_set)} labels. Use fewer rows or group rare labels")
     assert "batch size" not in result.error
+
+
+def test_an_invalid_config_json_is_one_sentence_when_added_and_when_run(tmp_path, trained_classifier):
+    """Audit, handled but untested: a config.json cut short. Discover accepted the folder with no kinds."""
+    import shutil
+
+    from core.dataset import load_csv
+    from core.errors import InputError
+    from core.paths import EXAMPLE_SAMPLE
+    from core.runner import TrialSpec, run_trial
+    from core.shortlist import resolve_source
+
+    folder = Path(shutil.copytree(trained_classifier, tmp_path / "cut-config"))
+    (folder / "config.json").write_text('{"architectures": ["BertForSequenceClassification"], ')
+    with pytest.raises(InputError) as refused:
+        resolve_source(str(folder))
+    assert refused.value.sentence.startswith(f"{folder}/config.json is not valid JSON (")
+    assert refused.value.sentence.endswith("Re-save the model.")
+    for kind in ("auto", "text-classification"):
+        result = run_trial(TrialSpec(kind=kind, model=str(folder), dtype="float32"), load_csv(EXAMPLE_SAMPLE))
+        assert result.status == "error" and result.error == refused.value.sentence

@@ -567,3 +567,27 @@ def test_a_worker_on_a_read_only_store_says_so_once_stays_up_and_runs_the_job_on
     finally:
         worker.stopping.set()
         serving.join(60)
+
+
+def test_a_second_worker_on_the_same_data_directory_refuses_to_start(store, tmp_path):
+    """Audit, handled but untested: two workers on one data directory would run every job twice."""
+    assert ensure_worker(get_settings(), store=store)
+    first = wait_for(lambda: worker_pid(get_settings()))
+    second = subprocess.run([sys.executable, "-m", "core", "worker"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert second.returncode == 2
+    assert second.stderr.strip().splitlines()[-1] == "error: Another worker is already running on this machine. One is enough."
+    assert worker_pid(get_settings()) == first, "the first one is untouched"
+
+
+def test_a_running_run_cannot_be_deleted_and_can_be_once_it_ended(store, tmp_path, monkeypatch):
+    """Audit, handled but untested: deleting a run under a working worker."""
+    run_id = gate_job(store, tmp_path, monkeypatch)
+    assert ensure_worker(get_settings(), store=store)
+    wait_for(lambda: store.job_progress(run_id).status == "running")
+    with pytest.raises(InputError) as refused:
+        store.delete_run(run_id)
+    assert refused.value.sentence == f"Run {run_id} is running and cannot be deleted. Cancel it first, then delete it."
+    (tmp_path / "gate").unlink()
+    wait_for(lambda: store.job_progress(run_id).status == "done")
+    assert [r.status for r in store.load_run(run_id).results] == ["ok", "ok", "ok"], "the refused delete changed nothing"
+    assert store.delete_run(run_id) is True and store.list_runs() == []
