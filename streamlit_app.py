@@ -2,8 +2,10 @@
 
 import streamlit as st
 
+from core.errors import install_log_redaction
 from pages import failures, navigation, sidebar, signin, state
 
+install_log_redaction()  # the token never reaches a log, whatever handler writes it
 st.set_page_config(page_title="Model selection dashboard", layout="wide")
 if not signin.gate():
     st.stop()  # nothing else renders, and the Hub is not asked, before sign-in

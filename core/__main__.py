@@ -6,7 +6,7 @@ import argparse
 import importlib
 import sys
 
-from core.errors import AppError
+from core.errors import AppError, install_log_redaction
 
 #: Subcommand name -> module under core.commands exposing `configure(parser)` and `run(args) -> int`.
 COMMANDS = {
@@ -32,8 +32,9 @@ def _command_module(name: str):
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    install_log_redaction()  # before anything can log the token
     try:
+        args = build_parser().parse_args(argv)
         return _command_module(args.command).run(args)
     except AppError as error:
         print(f"error: {error.sentence}", file=sys.stderr)

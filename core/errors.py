@@ -128,8 +128,9 @@ def redact_record(record: logging.LogRecord) -> logging.LogRecord:
 def install_log_redaction() -> None:
     """Make every log record of this process redacted when it is created, whatever handler writes it.
 
-    Done once, when core.errors is first imported: the token must never reach a log, whichever
-    entry point (CLI, worker, dashboard) started the process and however it set up logging.
+    Called by every entry point that starts a process of ours (streamlit_app.py, `python -m core`
+    with its worker, each trial's child process), not on import: a program that imports core keeps
+    its own log record factory. Calling it again does nothing.
     """
     previous = logging.getLogRecordFactory()
     if getattr(previous, "redacts", False):
@@ -141,8 +142,6 @@ def install_log_redaction() -> None:
     make_record.redacts = True  # type: ignore[attr-defined]
     logging.setLogRecordFactory(make_record)
 
-
-install_log_redaction()
 
 
 def explain_hub_error(error: BaseException, repo_id: str, *, revision: str | None = None) -> AppError:

@@ -12,6 +12,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.errors import InputError
+
 #: Name of every setting, so messages can tell users which variable to change.
 MAX_ROWS = "MSD_MAX_ROWS"
 MAX_CELL_CHARS = "MSD_MAX_CELL_CHARS"
@@ -51,7 +53,7 @@ def _int(name: str, default: int) -> int:
     try:
         return int(raw)
     except ValueError:
-        raise ValueError(f"setting {name}={raw!r} is not a whole number; unset it or give e.g. {default}") from None
+        raise InputError(f"The setting {name}={raw!r} is not a whole number.", hint=f"Unset it, or give e.g. {name}={default}.") from None
 
 
 def _float(name: str, default: float) -> float:
@@ -61,7 +63,7 @@ def _float(name: str, default: float) -> float:
     try:
         return float(raw)
     except ValueError:
-        raise ValueError(f"setting {name}={raw!r} is not a number; unset it or give e.g. {default}") from None
+        raise InputError(f"The setting {name}={raw!r} is not a number.", hint=f"Unset it, or give e.g. {name}={default}.") from None
 
 
 def _bool(name: str) -> bool:

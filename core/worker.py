@@ -27,6 +27,7 @@ from multiprocessing.connection import wait
 import sqlalchemy as sa
 
 from core.dataset import LabeledSample
+from core.errors import install_log_redaction
 from core.results import TrialResult, trial_from_dict, trial_to_dict
 from core.runner import TrialSpec, assemble_run, new_result, run_trial
 from core.settings import TRIAL_TIMEOUT_S, Settings, get_settings
@@ -86,6 +87,7 @@ def _die_with_parent() -> None:
 
 
 def _child_main(connection, spec: dict, sample: LabeledSample, plugins: tuple[str, ...]) -> None:
+    install_log_redaction()  # a fork-server child starts from a fresh interpreter
     _die_with_parent()
     _exit_with_worker(connection)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the worker, which stops its trials

@@ -12,8 +12,11 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
+from core.errors import install_log_redaction  # noqa: E402
 from core.paths import EXAMPLE_SAMPLE  # noqa: E402
 from tests import tiny_models  # noqa: E402
+
+install_log_redaction()  # as every entry point of ours does (streamlit_app.py, python -m core, trial children)
 
 
 @pytest.fixture(scope="session")

@@ -204,3 +204,24 @@ def test_ctrl_c_mid_trial_leaves_no_results_file_and_no_partial_file(tmp_path, t
     assert "interrupted: files are written only whole" in "".join(said)
     assert "Traceback" not in "".join(said)
     assert not out.exists() and (not out.parent.exists() or list(out.parent.iterdir()) == [])
+
+
+@pytest.mark.parametrize("setting, value, sentence", [
+    ("MSD_MAX_ROWS", "abc", "error: The setting MSD_MAX_ROWS='abc' is not a whole number. Unset it, or give e.g. MSD_MAX_ROWS=20000."),
+    ("MSD_HUB_TIMEOUT_S", "soon", "error: The setting MSD_HUB_TIMEOUT_S='soon' is not a number. Unset it, or give e.g. MSD_HUB_TIMEOUT_S=10.0."),
+])
+def test_a_bad_setting_exits_2_with_one_sentence_and_no_traceback(tmp_path, synthetic_csv, setting, value, sentence):
+    """Structure issue: `MSD_MAX_ROWS=abc python -m core evaluate` printed a traceback and exited 1."""
+    env = dict(os.environ, **{setting: value})
+    done = subprocess.run([sys.executable, "-m", "core", "evaluate", "--data", str(synthetic_csv), "--out", str(tmp_path / "r.json")],
+                          capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [sentence]
+
+
+def test_a_run_id_that_does_not_exist_exits_2_with_a_sentence(tmp_path):
+    env = dict(os.environ, MSD_DATA_DIR=str(tmp_path / "data"))
+    done = subprocess.run([sys.executable, "-m", "core", "runs", "show", "0" * 32], capture_output=True, text=True,
+                          cwd=ROOT, env=env, timeout=300)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1].startswith(f"error: There is no run '{'0' * 32}' in the store.")

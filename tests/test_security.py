@@ -14,6 +14,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 from collections import namedtuple
 from dataclasses import replace
 from pathlib import Path
@@ -479,6 +480,23 @@ def test_a_model_id_that_climbs_out_of_its_place_is_refused(hub_env, typed):
     assert error.value.sentence.startswith((f"{typed!r} is neither a model folder on this server nor a Hub id.",
                                             f"{typed!r} is not inside the model folders this server offers."))
     assert len(hub_env.requests) == asked, "the Hub was not asked"
+
+
+def test_importing_core_leaves_the_log_record_factory_alone_and_the_entry_point_installs_redaction():
+    """Structure issue: importing core.errors replaced the process-wide log record factory."""
+    program = (
+        "import logging, sys\n"
+        "mine = logging.getLogRecordFactory()\n"
+        "import core.errors, core.hub, core.runner, core.store\n"
+        "assert logging.getLogRecordFactory() is mine, 'an import replaced the factory'\n"
+        "from core.__main__ import main\n"
+        "main(['runs', 'list'])\n"
+        f"logging.getLogger('x').warning('token %s', {CANARY!r})\n"
+    )
+    env = {**os.environ, "MSD_DATA_DIR": tempfile.mkdtemp(prefix="msd-redaction-")}
+    done = subprocess.run([sys.executable, "-c", program], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "token hf_***" in done.stderr and CANARY_BODY not in done.stderr
 
 
 def clean_env(tmp_path: Path) -> dict[str, str]:
