@@ -16,6 +16,7 @@ from contextlib import contextmanager
 
 import streamlit as st
 
+from core import markdown
 from core.dataset import LabeledSample
 from core.errors import AppError
 from core.shortlist import Shortlist
@@ -23,10 +24,11 @@ from core.store import Store
 from core.working_set import SampleFile, WorkingSet
 
 log = logging.getLogger(__name__)
+#: Pages escape text from outside as state.md(...): the project's one Markdown escaper.
+md = markdown.md
 #: The cookie that keys a browser's working set while sign-in is off: 32 random hex digits.
 BROWSER_COOKIE = "msd_browser"
 _BROWSER_ID = re.compile(r"[0-9a-f]{32}")
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
 #: Per script thread: whether the current run went through streamlit_app.py.
 _script_run = threading.local()
 
@@ -86,12 +88,6 @@ def user() -> str | None:
     from pages.signin import visitor
 
     return visitor().user
-
-
-def md(text: object) -> str:
-    """Text from outside (ids, labels, file names) made inert inside Markdown."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", str(text))
-
 
 
 @contextmanager

@@ -291,7 +291,7 @@ def test_cli_bad_input_exits_2_with_a_sentence(tmp_path, capsys):
 
 
 def test_pdf_without_chromium_says_so_and_offers_html(evil_report, monkeypatch, tmp_path):
-    monkeypatch.setattr(report_module, "find_chromium", lambda: None)
+    monkeypatch.setattr("core.report.pdf.find_chromium", lambda: None)  # where render_pdf looks it up
     with pytest.raises(ReportError) as raised:
         write_report(evil_report, "pdf", tmp_path / "r.pdf")
     assert "needs Chromium" in raised.value.sentence and "--format html" in raised.value.sentence
