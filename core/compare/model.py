@@ -1,0 +1,173 @@
+"""What a comparison holds: one dataclass per part, read alike by the Compare page and every report format."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from core.results import RunResult
+
+
+#: "Within one accuracy point of the best" means at most this far below it.
+ONE_POINT = 0.01
+#: Tolerance for comparing accuracies that are equal up to floating-point noise.
+EPSILON = 1e-9
+REFERENCE_DEVICE, REFERENCE_DTYPE = "cpu", "float32"
+EXAMPLES_PER_MODEL = 5
+MAX_DISAGREEMENTS = 10
+EXCERPT_CHARS = 300
+NUMBER_WORDS = {2: "both", 3: "all three", 4: "all four", 5: "all five"}
+
+
+@dataclass(frozen=True)
+class LeaderboardRow:
+    """One trial as the leaderboard shows it; error rows keep their sentence and no numbers."""
+
+    key: str
+    name: str
+    model: str
+    kind: str
+    device: str
+    dtype: str
+    status: str
+    baseline: bool
+    error: str | None = None
+    accuracy: float | None = None
+    accuracy_ci: tuple[float, float] | None = None
+    macro_f1: float | None = None
+    macro_f1_ci: tuple[float, float] | None = None
+    p50_ms: float | None = None
+    p95_ms: float | None = None
+    throughput_per_s: float | None = None
+    load_s: float | None = None
+    memory_mb: float | None = None
+    parameters: int | None = None
+    size_mb: float | None = None
+    cost_per_1k: float | None = None
+    sha: str | None = None
+    on_front: bool = False
+    settings: dict = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+@dataclass(frozen=True)
+class DeviceRow:
+    """One device x dtype of a model, against that model's reference trial (float32 on the CPU)."""
+
+    key: str
+    name: str
+    device: str
+    dtype: str
+    accuracy: float
+    p50_ms: float
+    throughput_per_s: float
+    latency_speedup: float | None
+    throughput_speedup: float | None
+    agreement: float | None
+
+
+@dataclass(frozen=True)
+class DeviceGroup:
+    model: str
+    kind: str
+    reference_key: str
+    reference_name: str
+    rows: list[DeviceRow]
+
+
+@dataclass(frozen=True)
+class ClassF1:
+    """Per-class F1: one row per successful trial (leaderboard order), one column per label."""
+
+    labels: list[str]
+    keys: list[str]
+    names: list[str]
+    f1: list[list[float | None]]
+
+
+@dataclass(frozen=True)
+class PairedSummary:
+    """The McNemar tests as a matrix, groups that cannot be told apart, and a sentence."""
+
+    keys: list[str]
+    names: list[str]
+    p_holm: list[list[float | None]]
+    groups: list[list[str]]
+    sentence: str
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    most_accurate: str | None
+    fastest_within_point: str | None
+    under_budget: str | None
+    latency_budget_ms: float | None
+    sentences: list[str]
+
+
+@dataclass(frozen=True)
+class ErrorExample:
+    row: int
+    text: str
+    pair: str | None
+    truth: tuple[str, ...]
+    predicted: tuple[str, ...]
+    score: float
+    others_right: list[str]
+
+
+@dataclass(frozen=True)
+class TrialErrors:
+    """A trial's most confident mistakes (capped), and how many mistakes it made in all."""
+
+    key: str
+    name: str
+    wrong: int
+    mistakes: list[ErrorExample]
+
+
+@dataclass(frozen=True)
+class Disagreement:
+    row: int
+    text: str
+    pair: str | None
+    truth: tuple[str, ...]
+    predictions: dict[str, tuple[tuple[str, ...], bool]]
+
+
+@dataclass(frozen=True)
+class ErrorExamples:
+    included: bool
+    per_trial: list[TrialErrors]
+    disagreements: list[Disagreement]
+    disagreeing_rows: int
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One run compared: `front` is the Pareto front's keys, fastest first; `names` maps keys to short names."""
+
+    run: RunResult
+    names: dict[str, str]
+    leaderboard: list[LeaderboardRow]
+    front: list[str]
+    devices: list[DeviceGroup]
+    class_f1: ClassF1
+    paired: PairedSummary
+    recommendation: Recommendation
+    errors: ErrorExamples
+    notes: list[str]
+    latency_budget_ms: float | None = None
+    price_per_hour: dict[str, float] = field(default_factory=dict)
+
+    def row(self, key: str) -> LeaderboardRow:
+        return next(r for r in self.leaderboard if r.key == key)
+
+    @property
+    def ok_rows(self) -> list[LeaderboardRow]:
+        return [r for r in self.leaderboard if r.ok]
