@@ -263,6 +263,24 @@ def test_gated_error_class_is_checked_before_not_found(hub_env):
 # --------------------------------------------------------------------------- faults
 
 
+def test_huggingface_hub_still_has_the_client_factory_our_hooks_wrap():
+    """core.hub.http.install_hooks reads huggingface_hub's private `_http._GLOBAL_CLIENT_FACTORY`
+    (no public getter exists); when an upgrade renames or drops it, this fails before users notice."""
+    from huggingface_hub.utils import _http
+
+    from core.hub import http as hub_http
+
+    assert hasattr(_http, "_GLOBAL_CLIENT_FACTORY"), (
+        "huggingface_hub.utils._http._GLOBAL_CLIENT_FACTORY is gone: update core.hub.http.install_hooks")
+    hub_http.install_hooks()
+    client = _http._GLOBAL_CLIENT_FACTORY()
+    try:
+        assert hub_http._on_request in client.event_hooks["request"]
+        assert hub_http._on_response in client.event_hooks["response"]
+    finally:
+        client.close()
+
+
 def test_429_is_retried_after_retry_after(hub_env):
     hub_env.add_fault("rate_limit", match="/api/models", times=2, retry_after_s=0)
     result = hub.search("text-classification", include_local=False)
