@@ -1,5 +1,4 @@
-"""The JSON report: the results under their schema plus what is needed to read the report back.
-"""
+"""The JSON report: the results under their schema plus what is needed to read the report back."""
 
 from __future__ import annotations
 

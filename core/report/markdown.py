@@ -1,5 +1,4 @@
-"""The Markdown report: a compact summary to paste into a document or a pull request.
-"""
+"""The Markdown report: a compact summary to paste into a document or a pull request."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""The PDF report: the HTML report printed by headless Chromium in a process group of its own.
-"""
+"""The PDF report: the HTML report printed by headless Chromium in a process group of its own."""
 
 from __future__ import annotations
 

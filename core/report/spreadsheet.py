@@ -1,5 +1,4 @@
-"""CSV for spreadsheets: cells a spreadsheet would run as formulas are neutralised.
-"""
+"""CSV for spreadsheets: cells a spreadsheet would run as formulas are neutralised."""
 
 from __future__ import annotations
 

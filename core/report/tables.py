@@ -1,5 +1,4 @@
-"""The report's tables and facts, formatted once for every format (HTML, Markdown, CSV, JSON).
-"""
+"""The report's tables and facts, formatted once for every format (HTML, Markdown, CSV, JSON)."""
 
 from __future__ import annotations
 
