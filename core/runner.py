@@ -163,7 +163,7 @@ def run_trial(spec: TrialSpec, sample: LabeledSample, *, settings: Settings | No
 
 
 def out_of_memory_sentence(spec: TrialSpec, sample: LabeledSample) -> str:
-    if not spec.model:  # a baseline has no batch size: its size is the sample's
+    if spec.kind in BASELINE_KINDS:  # a baseline has no batch size: its size is the sample's
         return (f"The {spec.kind} baseline ran out of memory on {len(sample):,} rows and {len(sample.label_set):,} labels. "
                 "Use fewer rows or group rare labels (the TF-IDF model keeps one weight per word and label).")
     return f"Ran out of memory on {spec.device}. Try a smaller batch size or maximum length, or another device."

@@ -32,7 +32,8 @@ from core.results import TrialResult, trial_from_dict, trial_to_dict
 from core.runner import TrialSpec, assemble_run, new_result, run_trial
 from core.settings import TRIAL_TIMEOUT_S, Settings, get_settings
 from core.store import (
-    CANCELLED, DONE, FAILED, INTERRUPTED, RunOptions, Store, explain_store_failure, job_devices, this_host,
+    CANCELLED, DONE, FAILED, INTERRUPTED, RunOptions, Store, explain_store_failure, job_devices, startable_jobs,
+    this_host,
 )
 from core.schema import StoreError
 from core.supervision import INTERRUPTED_SENTENCE, hold_worker_lock, mark_interrupted, resume_interrupted
@@ -298,22 +299,6 @@ def run_job(store: Store, run_id: str, settings: Settings, stopping: threading.E
 
 
 # -- the worker loop ------------------------------------------------------------------------
-
-
-def startable_jobs(queued: list[tuple[str, set[str]]], busy: list[set[str]], *, cpu_jobs: int) -> list[str]:
-    """Which queued jobs (oldest first) can start: one job per GPU, up to `cpu_jobs` on the CPU.
-
-    A job holds every device its plan uses. Later jobs may start ahead of a waiting one when
-    their devices are free.
-    """
-    taken = [device for devices in busy for device in devices]
-    started = []
-    for run_id, devices in queued:
-        cpu_free = "cpu" not in devices or taken.count("cpu") < cpu_jobs
-        if cpu_free and not any(d in taken for d in devices if d != "cpu"):
-            started.append(run_id)
-            taken += devices
-    return started
 
 
 class Worker:

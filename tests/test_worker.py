@@ -506,23 +506,23 @@ def test_a_full_disk_while_saving_keeps_what_was_committed(store, synthetic_csv,
 def test_evaluate_store_interrupted_while_saving_leaves_no_run_that_looks_running(store, synthetic_csv, monkeypatch):
     """Audit item 6: Ctrl-C during `evaluate --store`'s save left a run 'running' forever, with no
     host for the worker's recovery, that could be neither cancelled, deleted nor resumed."""
-    import core.store as store_module
+    import core.store.runs as store_module  # where save_completed_run looks write_trial up
 
     sample = load_csv(synthetic_csv)
     specs = [TrialSpec(kind="baseline-majority", dtype="n/a"), TrialSpec(kind="baseline-tfidf", dtype="n/a")]
     result = run_plan(specs, sample, settings=get_settings())
-    write_trial = store_module._write_trial
+    write_trial = store_module.write_trial
 
     def interrupted_at_the_second(db, run_id, position, trial, **options):
         if position == 1:
             raise KeyboardInterrupt
         write_trial(db, run_id, position, trial, **options)
 
-    monkeypatch.setattr(store_module, "_write_trial", interrupted_at_the_second)
+    monkeypatch.setattr(store_module, "write_trial", interrupted_at_the_second)
     with pytest.raises(KeyboardInterrupt):
         store.save_completed_run(sample, [asdict(s) for s in specs], result)
     assert store.list_runs() == [], "nothing half-saved is left"
-    monkeypatch.setattr(store_module, "_write_trial", write_trial)
+    monkeypatch.setattr(store_module, "write_trial", write_trial)
     run_id = store.save_completed_run(sample, [asdict(s) for s in specs], result)
     assert [(r.id, r.status) for r in store.list_runs()] == [(run_id, "done")]
     assert [r.status for r in store.load_run(run_id).results] == ["ok", "ok"]

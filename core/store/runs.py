@@ -1,108 +1,24 @@
-"""The results store: runs, trials, per-row predictions, sample rows and job progress.
-
-SQLAlchemy Core over SQLite by default (tables and opening a database: core/schema.py), so a team can
-point DATABASE_URL at PostgreSQL instead. Every write is its own short transaction, so a
-worker killed at any moment loses nothing that was committed. One `Store` is safe to
-share between threads; the dashboard opens one per browser session (pages/state.py).
-
-A run is a job while it is queued or running. Trials move pending -> running -> ok/error,
-or to interrupted/cancelled, which `resume` turns back into pending.
-"""
+"""The `Store`: every read and write of runs, one short transaction each."""
 
 from __future__ import annotations
 
 import errno
 import json
-import socket
-import uuid
-from dataclasses import asdict, dataclass, field, fields
-from datetime import datetime, timezone
 
 import sqlalchemy as sa
 
-from core.dataset import ColumnMapping, DroppedRows, LabeledSample
 from core.access import may_change_run
+from core.dataset import ColumnMapping, DroppedRows, LabeledSample
 from core.errors import InputError
 from core.metrics import PairedTest
-from core.results import DatasetSummary, RowPrediction, RunResult, TrialResult, trial_from_dict, trial_to_dict
+from core.results import DatasetSummary, RowPrediction, RunResult, TrialResult
 from core.schema import create_engine, migrate, now, predictions, progress, runs, sample_rows, trials, working_sets
 from core.settings import Settings, get_settings
-
-#: Run states. A run is a job while queued or running.
-QUEUED, RUNNING, DONE, CANCELLED, INTERRUPTED, FAILED = "queued", "running", "done", "cancelled", "interrupted", "failed"
-RESUMABLE = (INTERRUPTED, CANCELLED, FAILED)
-ACTIVE = (QUEUED, RUNNING)
-#: Trial states besides RUNNING, CANCELLED, INTERRUPTED and the result's own "ok" / "error".
-PENDING = "pending"
-FINISHED_TRIAL = ("ok", "error")
-@dataclass(frozen=True)
-class RunSummary:
-    """One line of the run list: enough to pick a run without loading its rows."""
-
-    id: str
-    created_at: float  # epoch seconds
-    started_by: str | None
-    shared: bool
-    status: str
-    sample_source: str
-    sample_rows: int
-    sample_sha256: str
-    models: list[str]
-    trials_ok: int
-    trials_total: int
-    best_accuracy: float | None
-    best_model: str | None
-
-    @property
-    def active(self) -> bool:
-        return self.status in ACTIVE
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    """What the person chose beyond the plan, kept with the run for its comparison and report."""
-
-    price_per_hour: dict[str, float] = field(default_factory=dict)  # device -> money per hour of use
-
-    @classmethod
-    def from_json(cls, text: str | None) -> RunOptions:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in json.loads(text or "{}").items() if k in known})
-
-
-@dataclass(frozen=True)
-class JobProgress:
-    """Where a job stands, for any page or process that asks.
-
-    `queue_position` is 1 for the next job to start on its devices (None once started).
-    `elapsed_s` counts from the job's start; `eta_s` estimates what is left of the current
-    trial's pass over the rows (None before that pass starts or once the job is over).
-    """
-
-    run_id: str
-    status: str
-    queue_position: int | None
-    cancel_requested: bool
-    trial_index: int | None
-    trial_count: int
-    trials_finished: int
-    trial_name: str | None
-    step: str | None
-    rows_done: float
-    rows_total: int
-    elapsed_s: float
-    eta_s: float | None
-    updated_at: float | None
-    failure: str | None = None
-    auto_resumes: int = 0
-
-    @property
-    def active(self) -> bool:
-        return self.status in ACTIVE
-
-
-def _dumps(value) -> str:
-    return json.dumps(value, ensure_ascii=False)
+from core.store.model import (
+    ACTIVE, CANCELLED, DONE, FINISHED_TRIAL, PENDING, QUEUED, RESUMABLE, RUNNING, JobProgress, RunOptions, RunSummary,
+)
+from core.store.queue import job_devices
+from core.store.rows import closing_values, insert_run, iso_time, progress_of, summary_of, trial_of, write_trial
 
 
 class Store:
@@ -122,7 +38,7 @@ class Store:
     ) -> str:
         """Save a run with its sample rows and one pending trial per spec; returns the run id."""
         with self.engine.begin() as db:
-            return _insert_run(db, sample, specs, started_by=started_by, shared=shared, status=status, command=command,
+            return insert_run(db, sample, specs, started_by=started_by, shared=shared, status=status, command=command,
                                options=options)
 
     def save_completed_run(self, sample: LabeledSample, specs: list[dict], result: RunResult, *,
@@ -130,11 +46,11 @@ class Store:
         """Store a run that already ran in this process (`evaluate --store`), in one transaction:
         interrupted (Ctrl-C, a full disk) it leaves nothing, never a run that looks running."""
         with self.engine.begin() as db:
-            run_id = _insert_run(db, sample, specs, started_by=started_by, shared=shared, status=RUNNING,
+            run_id = insert_run(db, sample, specs, started_by=started_by, shared=shared, status=RUNNING,
                                  command=result.command)
             for position, trial in enumerate(result.results):
-                _write_trial(db, run_id, position, trial)
-            db.execute(runs.update().where(runs.c.id == run_id).values(status=DONE, **_closing_values(result)))
+                write_trial(db, run_id, position, trial)
+            db.execute(runs.update().where(runs.c.id == run_id).values(status=DONE, **closing_values(result)))
         return run_id
 
     def rerun(self, run_id: str, *, started_by: str | None = None) -> str:
@@ -167,7 +83,7 @@ class Store:
         interrupted: they carry an error row but stay resumable.
         """
         with self.engine.begin() as db:
-            _write_trial(db, run_id, position, result, status=status)
+            write_trial(db, run_id, position, result, status=status)
 
     def set_run_status(self, run_id: str, status: str, **values) -> None:
         if status not in ACTIVE:
@@ -177,7 +93,7 @@ class Store:
 
     def finish_run(self, run_id: str, result: RunResult, status: str = DONE) -> None:
         """Store the run-level parts (paired tests, warnings, environment) and close the run."""
-        self.set_run_status(run_id, status, **_closing_values(result))
+        self.set_run_status(run_id, status, **closing_values(result))
         self.clear_progress(run_id)
 
     def write_progress(self, run_id: str, **values) -> None:
@@ -353,7 +269,7 @@ class Store:
             results=self._load_trials(run_id),
             comparisons=[PairedTest(**c) for c in json.loads(row.comparisons_json or "[]")],
             warnings=json.loads(row.warnings_json or "[]"),
-            created_at=_iso(row.finished_at or row.created_at),
+            created_at=iso_time(row.finished_at or row.created_at),
             command=row.command,
         )
 
@@ -369,7 +285,7 @@ class Store:
                 .order_by(predictions.c.trial_id, predictions.c.row)
             ):
                 stored.setdefault(r.trial_id, []).append(RowPrediction(r.row, tuple(json.loads(r.labels_json)), r.score, r.correct))
-        return [_trial_of(row.result_json, stored.get(row.id, [])) for row in rows]
+        return [trial_of(row.result_json, stored.get(row.id, [])) for row in rows]
 
     def list_runs(
         self, *, visible_to: str | None = None, status: str | None = None, sample_sha256: str | None = None,
@@ -406,7 +322,7 @@ class Store:
         by_run: dict[str, list] = {}
         for t in trial_rows:
             by_run.setdefault(t.run_id, []).append(t)
-        return [_summary_of(row, by_run.get(row.id, [])) for row in rows]
+        return [summary_of(row, by_run.get(row.id, [])) for row in rows]
 
     def job_progress(self, run_id: str) -> JobProgress:
         row = self._run_row(run_id)
@@ -416,7 +332,7 @@ class Store:
                                      .group_by(trials.c.status)).all())
         finished = sum(counts.get(status, 0) for status in FINISHED_TRIAL)
         position = self.queue_position(run_id) if row.status == QUEUED else None
-        return _progress_of(row, state if row.status == RUNNING else None, sum(counts.values()), finished, position)
+        return progress_of(row, state if row.status == RUNNING else None, sum(counts.values()), finished, position)
 
     def _run_row(self, run_id: str):
         with self.engine.connect() as db:
@@ -449,125 +365,3 @@ def _visible(query, visible_to: str | None):
 
 def _no_run(run_id: str) -> InputError:
     return InputError(f"There is no run {run_id!r} in the store.", hint="List runs to see their ids: python -m core runs list.")
-
-
-def _iso(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp, timezone.utc).isoformat(timespec="seconds")
-
-
-def _sample_rows_of(run_id: str, sample: LabeledSample) -> list[dict]:
-    return [
-        {"run_id": run_id, "row": i, "text": text, "pair": sample.pairs[i] if sample.pairs else None,
-         "labels_json": _dumps(list(sample.labels[i]))}
-        for i, text in enumerate(sample.texts)
-    ]
-
-
-def _trial_row_of(run_id: str, position: int, spec: dict) -> dict:
-    return {
-        "run_id": run_id, "position": position, "model": spec.get("model") or spec["kind"], "kind": spec["kind"],
-        "device": spec.get("device", "cpu"), "dtype": spec.get("dtype", "float32"), "status": PENDING,
-        "spec_json": _dumps(spec),
-    }
-
-
-def _prediction_row_of(trial_id: int, prediction: dict) -> dict:
-    return {"trial_id": trial_id, "row": prediction["row"], "labels_json": _dumps(prediction["labels"]),
-            "score": prediction["score"], "correct": prediction["correct"]}
-
-
-def _trial_of(result_json: str, rows: list[RowPrediction]) -> TrialResult:
-    trial = trial_from_dict({**json.loads(result_json), "predictions": []})
-    trial.predictions = rows
-    return trial
-
-
-def _summary_of(row, trial_rows) -> RunSummary:
-    sample = json.loads(row.sample_json)
-    scored = [t for t in trial_rows if t.status == "ok" and t.accuracy is not None]
-    best = max(scored, key=lambda t: t.accuracy, default=None)
-    return RunSummary(
-        id=row.id, created_at=row.created_at, started_by=row.started_by,
-        shared=bool(row.shared), status=row.status, sample_source=sample["source"], sample_rows=sample["rows"],
-        sample_sha256=row.sample_sha256, models=list(dict.fromkeys(t.model for t in trial_rows)),
-        trials_ok=sum(t.status == "ok" for t in trial_rows), trials_total=len(trial_rows),
-        best_accuracy=best.accuracy if best else None, best_model=best.model if best else None,
-    )
-
-
-def _insert_run(db: sa.Connection, sample: LabeledSample, specs: list[dict], *, started_by: str | None, shared: bool,
-                status: str, command: str | None, options: RunOptions | None = None) -> str:
-    run_id = uuid.uuid4().hex
-    db.execute(runs.insert().values(
-        id=run_id, created_at=now(), started_by=started_by, shared=shared, status=status,
-        sample_sha256=sample.sha256, sample_json=_dumps(asdict(DatasetSummary.of(sample))),
-        label_sep=sample.label_sep, plan_json=_dumps(specs), options_json=_dumps(asdict(options or RunOptions())),
-        command=command, cancel_requested=False, started_at=now() if status == RUNNING else None,
-    ))
-    db.execute(sample_rows.insert(), _sample_rows_of(run_id, sample))
-    db.execute(trials.insert(), [_trial_row_of(run_id, i, spec) for i, spec in enumerate(specs)])
-    return run_id
-
-
-def _write_trial(db: sa.Connection, run_id: str, position: int, result: TrialResult, *, status: str | None = None) -> None:
-    data = trial_to_dict(result)
-    rows = data.pop("predictions")
-    accuracy = result.metrics.accuracy if result.ok and result.metrics else None
-    trial_id = _trial_id(db, run_id, position)
-    db.execute(predictions.delete().where(predictions.c.trial_id == trial_id))
-    db.execute(trials.update().where(trials.c.id == trial_id).values(
-        status=status or result.status, kind=result.kind, result_json=_dumps(data), accuracy=accuracy,
-        error=result.error, finished_at=now(),
-    ))
-    if rows:
-        db.execute(predictions.insert(), [_prediction_row_of(trial_id, p) for p in rows])
-
-
-def _trial_id(db: sa.Connection, run_id: str, position: int) -> int:
-    trial_id = db.execute(
-        sa.select(trials.c.id).where(trials.c.run_id == run_id, trials.c.position == position)
-    ).scalar_one_or_none()
-    if trial_id is None:
-        raise InputError(f"Run {run_id} has no trial {position}; it may have been deleted.")
-    return trial_id
-
-
-def _closing_values(result: RunResult) -> dict:
-    """The run-level parts of a finished run: paired tests, warnings, environment, when it ended."""
-    return dict(finished_at=datetime.fromisoformat(result.created_at).timestamp(),
-                comparisons_json=_dumps([asdict(c) for c in result.comparisons]),
-                warnings_json=_dumps(result.warnings), environment_json=_dumps(result.environment))
-
-
-def _progress_of(row, state, total: int, finished: int, position: int | None) -> JobProgress:
-    elapsed = ((row.finished_at or now()) - row.started_at) if row.started_at else 0.0
-    return JobProgress(
-        run_id=row.id, status=row.status, queue_position=position, cancel_requested=bool(row.cancel_requested),
-        trial_index=state.trial_position if state else None, trial_count=total, trials_finished=finished,
-        trial_name=state.trial_name if state else None, step=state.step if state else None,
-        rows_done=(state.rows_done or 0.0) if state else 0.0, rows_total=(state.rows_total or 0) if state else 0,
-        elapsed_s=max(elapsed, 0.0), eta_s=estimate_eta_s(state), updated_at=state.updated_at if state else None,
-        failure=row.failure, auto_resumes=int(row.auto_resumes or 0),
-    )
-
-
-def estimate_eta_s(state) -> float | None:
-    """Seconds left in the current pass over the rows, at the rate seen so far in it."""
-    if state is None or state.step != "predicting" or not state.rows_done or not state.rows_total:
-        return None
-    rate = state.rows_done / max(state.updated_at - state.step_started_at, 1e-3)
-    left_at_update = (state.rows_total - state.rows_done) / rate
-    return max(left_at_update - (now() - state.updated_at), 0.0)
-
-
-def job_devices(plan: list[dict]) -> set[str]:
-    """The devices a job's models run on ('cuda' means 'cuda:0'); the CPU for a job of baselines only.
-
-    Baselines (no model) take milliseconds on the CPU, so they hold no device.
-    """
-    devices = {("cuda:0" if s.get("device") == "cuda" else s.get("device") or "cpu") for s in plan if s.get("model")}
-    return devices or {"cpu"}
-
-
-def this_host() -> str:
-    return socket.gethostname()
