@@ -3,7 +3,7 @@
 import streamlit as st
 
 from core.errors import install_log_redaction
-from pages import failures, navigation, sidebar, signin, state
+from ui import failures, navigation, sidebar, signin, state
 
 install_log_redaction()  # the token never reaches a log, whatever handler writes it
 st.set_page_config(page_title="Model selection dashboard", layout="wide")

@@ -10,7 +10,7 @@ from core.dataset import LabeledSample
 from core.report import neutralize_frame
 from core.results import RunResult
 from core.store import DONE, QUEUED, RUNNING
-from pages import progress, runs, state
+from ui import progress, runs, state
 
 
 def options_for(run_id: str) -> tuple[float | None, dict[str, float]]:

@@ -7,7 +7,7 @@ from core import hub
 from core.errors import AppError
 from core.hub_status import MIRROR, hub_status
 from core.shortlist import resolve_source, with_labels
-from pages import state
+from ui import state
 
 CHECK_TITLES = {"popular": "Popular", "documented": "Documented", "maintained": "Maintained",
                 "safe_to_load": "Safe to load", "licensed": "Licensed", "accessible": "Accessible"}

@@ -12,7 +12,7 @@ from core.shortlist import (
     LabelMapRow, PlanChoices, ShortlistEntry, kind_choices, label_map_overrides, plan_trials, suggest_label_map,
     unmapped_sample_labels,
 )
-from pages import progress, runs, state
+from ui import progress, runs, state
 
 UNMAPPED = ""
 

@@ -8,7 +8,7 @@ import streamlit as st
 from core import supervision
 from core.errors import AppError
 from core.store import RESUMABLE, RunSummary
-from pages import state
+from ui import state
 
 
 def runs_frame(runs: list[RunSummary]) -> pd.DataFrame:

@@ -5,7 +5,7 @@ import streamlit as st
 from core.dataset import load_csv
 from core.devices import detect_devices
 from core.paths import EXAMPLE_SAMPLE
-from pages import state
+from ui import state
 
 state.start_page()
 

@@ -6,7 +6,7 @@ from core.errors import InputError
 from core.report import (
     ReportOptions, build_report, find_chromium, render_csv, render_html, render_json, render_markdown, render_pdf,
 )
-from pages import runs, state
+from ui import runs, state
 
 
 def report_for(run_id: str):

@@ -8,7 +8,7 @@ from core.dataset import CsvPreview, LabeledSample, load_csv, preview_csv
 from core.errors import AppError
 from core.paths import EXAMPLE_SAMPLE
 from core.sample_checks import balance_warnings, check_lengths
-from pages import state
+from ui import state
 
 NO_COLUMN = "(none)"
 

@@ -19,6 +19,7 @@ import streamlit as st
 from core import markdown
 from core.dataset import LabeledSample
 from core.errors import AppError
+from core.settings import get_settings
 from core.shortlist import Shortlist
 from core.store import Store
 from core.working_set import SampleFile, WorkingSet
@@ -77,15 +78,19 @@ def show_run(run_id: str) -> None:
 
 
 def store() -> Store:
-    """A store per session: cheap to open, and nothing about one user lives in a shared object."""
-    if "store" not in st.session_state:
-        st.session_state["store"] = Store()
-    return st.session_state["store"]
+    """The results store: one per database for the whole server process (one engine, one connection
+    pool), shared by every session; a `Store` keeps nothing about any user and is safe across threads."""
+    return _store_for(get_settings().database_url)
+
+
+@st.cache_resource(show_spinner=False)
+def _store_for(database_url: str) -> Store:
+    return Store(database_url)
 
 
 def user() -> str | None:
     """Who is signed in (core/access.py); None when sign-in is off."""
-    from pages.signin import visitor
+    from ui.signin import visitor
 
     return visitor().user
 
@@ -108,6 +113,11 @@ def start_page() -> None:
     own, without streamlit_app.py, until some session has called `st.navigation`. Such a page
     switches the legacy mode off for the process and reruns at once, through the entry point, so
     its widgets get the identities every later run will use.
+
+    The one reach into Streamlit's internals in this project: Streamlit 1.67 decides the mode from
+    the folder's existence (`PagesManager.__init__`) and offers no setting to skip it
+    (`client.showSidebarNavigation` only hides the list). tests/test_browser.py opens a deep link
+    as the first visit of a fresh `streamlit run` (the SIGKILL test) to keep this honest.
     """
     from streamlit.runtime.pages_manager import PagesManager
 

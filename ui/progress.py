@@ -7,7 +7,7 @@ from core.access import may_change_run
 from core.errors import InputError
 from core.settings import get_settings
 from core.store import QUEUED, RUNNING, JobProgress
-from pages import state
+from ui import state
 
 POLL_S = 1.0
 

@@ -5,7 +5,7 @@ from datetime import datetime
 import streamlit as st
 
 from core.store import RunSummary
-from pages import state
+from ui import state
 
 
 def label(run: RunSummary) -> str:

@@ -5,7 +5,7 @@ import streamlit as st
 from core import supervision
 from core.devices import detect_devices
 from core.hub_status import MIRROR, ONLINE, hub_status
-from pages import state
+from ui import state
 
 HUB_BADGES = {ONLINE: "Hub: online", MIRROR: "Hub: mirror", "offline": "Hub: offline"}
 #: How often the worker line refreshes itself (and replaces a dead worker) while a page sits open.

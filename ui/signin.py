@@ -4,7 +4,7 @@ import streamlit as st
 
 from core.access import Visitor, identify
 from core.settings import get_settings
-from pages import navigation
+from ui import navigation
 
 
 def visitor() -> Visitor:
