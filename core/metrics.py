@@ -227,13 +227,24 @@ def compare_pairs(correct: dict[str, np.ndarray]) -> list[PairedTest]:
     return [PairedTest(a, b, oa, ob, p, q) for (a, b), (oa, ob, p), q in zip(pairs, raw, adjusted)]
 
 
+def indistinguishable_tiers(ranked: list[str], tests: list[PairedTest]) -> list[list[str]]:
+    """Tiers, best first: the leader of what remains plus every trial the tests cannot tell from it
+    (a pair no test compared is not told apart). `ranked` is ordered best first. The one rule for
+    "cannot be told apart", used by the run's warning and the Compare page's paired summary."""
+    different = {frozenset((t.a, t.b)) for t in tests if t.different}
+    remaining, tiers = list(ranked), []
+    while remaining:
+        leader = remaining[0]
+        tier = [key for key in remaining if key == leader or frozenset((leader, key)) not in different]
+        tiers.append(tier)
+        remaining = [key for key in remaining if key not in tier]
+    return tiers
+
+
 def indistinguishable_from_best(accuracy: dict[str, float], tests: list[PairedTest]) -> list[str]:
     """The best trial and every trial the tests cannot tell apart from it, best first."""
-    if not accuracy:
-        return []
-    best = max(accuracy, key=accuracy.get)
-    tied = {t.b if t.a == best else t.a for t in tests if best in (t.a, t.b) and not t.different}
-    return sorted({best} | tied, key=lambda key: -accuracy[key])
+    ranked = sorted(accuracy, key=lambda key: -accuracy[key])
+    return indistinguishable_tiers(ranked, tests)[0] if ranked else []
 
 
 def leaders_warning(accuracy: dict[str, float], tests: list[PairedTest], rows: int) -> str | None:

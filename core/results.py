@@ -8,10 +8,11 @@ carry the same numbers.
 from __future__ import annotations
 
 import json
+import shlex
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from core.dataset import LabeledSample
+from core.dataset import ColumnMapping, DroppedRows, LabeledSample, content_hash
 from core.files import write_atomically
 from core.metrics import ClassScores, PairedTest, Scores
 
@@ -105,6 +106,23 @@ class DatasetSummary:
             encoding=sample.encoding,
             warnings=list(sample.warnings),
         )
+
+    def rebuild(self, texts: list[str], pairs: list[str] | None, labels: list, *, label_sep: str | None = None) -> LabeledSample:
+        """The evaluated sample rebuilt from its rows and this summary of it (a stored run, a JSON
+        report); its hash is computed from the rows, so rows that changed do not pass for the original."""
+        label_rows = [tuple(row) for row in labels]
+        return LabeledSample(
+            texts=list(texts), labels=label_rows, label_set=list(self.labels), columns=ColumnMapping(**self.columns),
+            pairs=list(pairs) if pairs is not None else None, multi_label=self.multi_label, label_sep=label_sep,
+            dropped=DroppedRows(self.dropped["empty_text"], self.dropped["empty_label"]), duplicates=self.duplicates,
+            warnings=list(self.warnings), encoding=self.encoding, source_name=self.source,
+            sha256=content_hash(list(texts), pairs, label_rows),
+        )
+
+
+def evaluate_command(args: list) -> str:
+    """The shell line that runs `python -m core evaluate` with `args` (each quoted for the shell)."""
+    return "python -m core evaluate " + " ".join(shlex.quote(str(a)) for a in args)
 
 
 @dataclass

@@ -10,7 +10,7 @@ import resource
 import signal
 import time
 
-from core.tasks import KINDS
+from core.tasks import register_kind
 from core.tasks.base import Predictions
 
 ROW_SLEEP_S = float(os.environ.get("MSD_TEST_ROW_SLEEP_S", "0.02"))
@@ -79,4 +79,4 @@ class FaultKind:
 
 
 for behaviour in ("sleep", "gate", "raise", "exit", "hang", "oom", "killed"):
-    KINDS[f"test-{behaviour}"] = FaultKind(behaviour)
+    register_kind(FaultKind(behaviour))

@@ -436,7 +436,7 @@ def test_log_records_are_redacted_whatever_handler_writes_them(monkeypatch, tmp_
 
 def test_an_unexpected_error_quoting_the_token_is_stored_redacted(monkeypatch, synthetic_csv):
     from core.runner import TrialSpec, run_trial
-    from core.tasks import KINDS
+    from core.tasks import kind_registered
 
     class LeakyKind:
         """A kind whose library error quotes the token, as a careless server message might."""
@@ -447,8 +447,8 @@ def test_an_unexpected_error_quoting_the_token_is_stored_redacted(monkeypatch, s
             raise RuntimeError(f"upstream said: token {os.environ['HF_TOKEN']} is invalid")
 
     monkeypatch.setenv("HF_TOKEN", CANARY)
-    monkeypatch.setitem(KINDS, "test-leaky", LeakyKind())
-    result = run_trial(TrialSpec(kind="test-leaky", dtype="n/a"), load_csv(synthetic_csv))
+    with kind_registered(LeakyKind()):
+        result = run_trial(TrialSpec(kind="test-leaky", dtype="n/a"), load_csv(synthetic_csv))
     assert result.error == "Unexpected error (RuntimeError): upstream said: token *** is invalid"
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import shlex
 import sys
 import tempfile
 from dataclasses import asdict
@@ -13,7 +12,7 @@ from pathlib import Path
 from core.dataset import load_csv
 from core.errors import InputError
 from core.files import check_output_path
-from core.results import RunResult, TrialResult, write_json
+from core.results import RunResult, TrialResult, evaluate_command, write_json
 from core.runner import Progress, plan, run_plan
 from core.settings import get_settings
 from core.tasks import AUTO, MODEL_KINDS
@@ -80,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     if args.submit:
         return submit_job(sample, specs, shared=args.shared)
     with ProgressBar(enabled=not args.quiet) as bar:
-        result = run_plan(specs, sample, settings=get_settings(), progress=bar.update, command=reproduce_command())
+        result = run_plan(specs, sample, settings=get_settings(), progress=bar.update, command=this_command())
     print(format_table(result))
     for warning in result.warnings:
         print(f"\nnote: {warning}")
@@ -128,7 +127,7 @@ def submit_job(sample, specs, *, shared: bool) -> int:
     from core.supervision import ensure_worker
     from core.worker import submit
 
-    run_id = submit(Store(), sample, specs, started_by=current_user(), shared=shared, command=reproduce_command())
+    run_id = submit(Store(), sample, specs, started_by=current_user(), shared=shared, command=this_command())
     started = ensure_worker()
     print(f"queued as run {run_id}{' (started a background worker)' if started else ''}")
     print(f"follow it with: python -m core runs progress {run_id} --watch")
@@ -142,8 +141,9 @@ def current_user() -> str | None:
         return None
 
 
-def reproduce_command() -> str:
-    return "python -m core evaluate " + " ".join(shlex.quote(a) for a in sys.argv[2:])
+def this_command() -> str:
+    """How this very run was started, recorded with the results so the report can repeat it."""
+    return evaluate_command(sys.argv[2:])
 
 
 class ProgressBar:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from core.compare.model import NUMBER_WORDS, LeaderboardRow, PairedSummary
-from core.metrics import ALPHA, PairedTest, compare_pairs
+from core.metrics import ALPHA, PairedTest, compare_pairs, indistinguishable_tiers
 from core.results import RunResult
 
 
@@ -42,17 +42,8 @@ def _different(by_pair: dict, a: str, b: str) -> bool:
 
 
 def group_indistinguishable(keys: list[str], by_pair: dict) -> list[list[str]]:
-    """Tiers, best first: the leader of what remains plus everything the tests cannot tell from it.
-
-    `keys` must be ordered best first.
-    """
-    remaining, groups = list(keys), []
-    while remaining:
-        leader = remaining[0]
-        group = [k for k in remaining if k == leader or not _different(by_pair, leader, k)]
-        groups.append(group)
-        remaining = [k for k in remaining if k not in group]
-    return groups
+    """Tiers, best first (`keys` ordered best first): the rule of `core.metrics.indistinguishable_tiers`."""
+    return indistinguishable_tiers(keys, list(by_pair.values()))
 
 
 def describe_groups(groups, keys, accuracy, by_pair, names) -> str:

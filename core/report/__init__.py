@@ -16,7 +16,9 @@ from core.markdown import md
 from core.report.html import INIT_JS, build_charts, content_security_policy, plotly_js, render_html, script_hash
 from core.report.json_io import render_json, report_from_dict, report_to_dict, sample_from_rows
 from core.report.markdown import code_block, md_table, render_markdown
-from core.report.model import FORMATS, Chart, Report, ReportError, ReportOptions, build_report, format_time, reproduce_command
+from core.report.model import (
+    FORMATS, Chart, Report, ReportError, ReportOptions, build_report, command_to_reproduce, format_time,
+)
 from core.report.pdf import find_chromium, render_pdf, run_chromium
 from core.report.spreadsheet import neutralize, neutralize_frame, predictions_path, render_csv
 from core.report.tables import (
@@ -29,7 +31,7 @@ __all__ = [
     "build_charts", "build_report", "code_block", "content_security_policy", "environment_facts", "find_chromium",
     "format_time", "leaderboard_cells", "leaderboard_frame", "md", "md_table", "neutralize", "neutralize_frame",
     "plotly_js", "predictions_frame", "predictions_path", "predictions_table", "render_csv", "render_html",
-    "render_json", "render_markdown", "render_pdf", "report_from_dict", "report_to_dict", "reproduce_command",
+    "render_json", "render_markdown", "render_pdf", "report_from_dict", "report_to_dict", "command_to_reproduce",
     "run_chromium", "sample_facts", "sample_from_rows", "script_hash", "write_report",
 ]
 

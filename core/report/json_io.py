@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from core.dataset import ColumnMapping, DroppedRows, LabeledSample, content_hash
+from core.dataset import LabeledSample
 from core.report.model import Report, ReportOptions, build_report
 from core.results import RunResult, run_from_dict, run_to_dict, validate
 
@@ -46,11 +46,4 @@ def report_from_dict(data: dict) -> Report:
 
 def sample_from_rows(run: RunResult, texts: list[str], pairs: list[str] | None, labels: list[list[str]]) -> LabeledSample:
     """The evaluated sample rebuilt from its rows and the run's summary of it."""
-    summary, label_rows = run.dataset, [tuple(row) for row in labels]
-    return LabeledSample(
-        texts=list(texts), labels=label_rows, label_set=list(summary.labels), columns=ColumnMapping(**summary.columns),
-        pairs=list(pairs) if pairs is not None else None, multi_label=summary.multi_label,
-        dropped=DroppedRows(summary.dropped["empty_text"], summary.dropped["empty_label"]), duplicates=summary.duplicates,
-        warnings=list(summary.warnings), encoding=summary.encoding, source_name=summary.source,
-        sha256=content_hash(list(texts), pairs, label_rows),
-    )
+    return run.dataset.rebuild(texts, pairs, labels)

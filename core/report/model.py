@@ -4,14 +4,13 @@ format only lays it out.
 
 from __future__ import annotations
 
-import shlex
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from core.compare import Comparison, build_comparison
 from core.dataset import LabeledSample
 from core.errors import AppError
-from core.results import RunResult
+from core.results import RunResult, evaluate_command
 
 FORMATS = ("html", "pdf", "csv", "json", "md")
 
@@ -66,7 +65,7 @@ def build_report(
         run, sample=sample, latency_budget_ms=options.latency_budget_ms, price_per_hour=options.price_per_hour,
         examples_per_model=options.examples_per_model,
     )
-    command, note = reproduce_command(run)
+    command, note = command_to_reproduce(run)
     return Report(
         title=f"Model comparison on {run.dataset.source or 'a labeled sample'}", run=run,
         sample=sample if comparison.errors.included else None, comparison=comparison, options=options,
@@ -83,7 +82,7 @@ def format_time(iso: str) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def reproduce_command(run: RunResult) -> tuple[str, str | None]:
+def command_to_reproduce(run: RunResult) -> tuple[str, str | None]:
     """The run's own command when it recorded one, else one rebuilt from its trials (with a note)."""
     if run.command:
         return run.command, None
@@ -99,8 +98,7 @@ def reproduce_command(run: RunResult) -> tuple[str, str | None]:
     args += _uniform_setting(models, "batch_size", "--batch-size") + _uniform_setting(models, "max_length", "--max-length")
     if not any(t.kind.startswith("baseline-") for t in run.results):
         args.append("--no-baselines")
-    command = "python -m core evaluate " + " ".join(shlex.quote(str(a)) for a in args)
-    return command, "The run did not record its command; this one was rebuilt from its trials. Check the settings per trial."
+    return evaluate_command(args), "The run did not record its command; this one was rebuilt from its trials. Check the settings per trial."
 
 
 def _repeated(option: str, values: list[str]) -> list[str]:

@@ -8,7 +8,7 @@ import json
 import sqlalchemy as sa
 
 from core.access import may_change_run
-from core.dataset import ColumnMapping, DroppedRows, LabeledSample
+from core.dataset import LabeledSample
 from core.errors import InputError
 from core.metrics import PairedTest
 from core.results import DatasetSummary, RowPrediction, RunResult, TrialResult
@@ -247,15 +247,9 @@ class Store:
         summary = DatasetSummary(**json.loads(row.sample_json))
         with self.engine.connect() as db:
             rows = db.execute(sa.select(sample_rows).where(sample_rows.c.run_id == run_id).order_by(sample_rows.c.row)).all()
-        return LabeledSample(
-            texts=[r.text for r in rows], labels=[tuple(json.loads(r.labels_json)) for r in rows],
-            label_set=list(summary.labels), columns=ColumnMapping(**summary.columns),
-            pairs=[r.pair for r in rows] if summary.columns.get("text_pair") else None,
-            multi_label=summary.multi_label, label_sep=row.label_sep,
-            dropped=DroppedRows(summary.dropped["empty_text"], summary.dropped["empty_label"]),
-            duplicates=summary.duplicates, warnings=list(summary.warnings), encoding=summary.encoding,
-            source_name=summary.source, sha256=summary.sha256,
-        )
+        pairs = [r.pair for r in rows] if summary.columns.get("text_pair") else None
+        return summary.rebuild([r.text for r in rows], pairs, [json.loads(r.labels_json) for r in rows],
+                               label_sep=row.label_sep)
 
     def load_run(self, run_id: str) -> RunResult:
         """The run as result objects: identical to what `python -m core evaluate` writes for it.

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from core import kinds
 from core.errors import InputError
 from core.tasks.base import Kind
@@ -17,6 +20,28 @@ KINDS: dict[str, Kind] = {
 MODEL_KINDS = list(kinds.MODEL_KINDS)
 BASELINE_KINDS = ["baseline-majority", "baseline-tfidf"]
 AUTO = "auto"
+
+
+def register_kind(kind: Kind) -> Kind:
+    """Add an evaluation kind (a plugin named in MSD_PLUGINS registers its own at import); its name
+    must be new. Returns the kind, so a module can register and keep it in one line."""
+    name = getattr(kind, "name", None)
+    if not name or not callable(getattr(kind, "prepare", None)) or not hasattr(kind, "head"):
+        raise TypeError(f"{kind!r} is not an evaluation kind: it needs a name, a head and prepare(loaded, sample, options)")
+    if name in KINDS and KINDS[name] is not kind:
+        raise ValueError(f"an evaluation kind named {name!r} is registered already")
+    KINDS[name] = kind
+    return kind
+
+
+@contextmanager
+def kind_registered(kind: Kind) -> Iterator[Kind]:
+    """`register_kind` for the length of a block (a test's kind), removed after it."""
+    register_kind(kind)
+    try:
+        yield kind
+    finally:
+        KINDS.pop(kind.name, None)
 
 
 def get_kind(name: str) -> Kind:

@@ -52,3 +52,15 @@ class Kind(Protocol):
     head: Head | None
 
     def prepare(self, loaded: LoadedModel | None, sample: LabeledSample, options: TaskOptions) -> Predictor: ...
+
+
+def forward_rows(loaded: LoadedModel, texts: Sequence[str], pairs: Sequence[str] | None, forward, *, batch_size: int,
+                 on_rows: OnRows | None = None) -> tuple[Any, int]:
+    """Every row tokenized once and run through `forward` in batches: the outputs in row order,
+    and how many rows were truncated to the model's length (what a predictor's `run` does)."""
+    from core.inference import encode, run_batches
+
+    encoded = encode(loaded.tokenizer, texts, pairs, max_length=loaded.max_length)
+    outputs = run_batches(loaded.model, loaded.tokenizer, encoded, forward, batch_size=batch_size, device=loaded.device,
+                          on_rows=on_rows)
+    return outputs, encoded.truncated_rows

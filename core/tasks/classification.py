@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 import torch
 
 from core.dataset import LabeledSample
-from core.inference import classifier_logits, encode, run_batches
+from core.inference import classifier_logits
 from core.loading import LoadedModel
-from core.tasks.base import OnRows, Predictions, TaskOptions
+from core.tasks.base import OnRows, Predictions, TaskOptions, forward_rows
 from core.tasks.labels import LabelMapping, map_labels
 
 MULTI_LABEL_THRESHOLD = 0.5
@@ -30,12 +30,9 @@ class ClassifierPredictor:
     notes: list[str] = field(default_factory=list)
 
     def run(self, texts: Sequence[str], pairs: Sequence[str] | None, *, batch_size: int, on_rows: OnRows | None = None):
-        encoded = encode(self.loaded.tokenizer, texts, pairs, max_length=self.loaded.max_length)
-        self.truncated_rows = encoded.truncated_rows
-        return run_batches(
-            self.loaded.model, self.loaded.tokenizer, encoded, classifier_logits,
-            batch_size=batch_size, device=self.loaded.device, on_rows=on_rows,
-        )
+        logits, self.truncated_rows = forward_rows(self.loaded, texts, pairs, classifier_logits, batch_size=batch_size,
+                                                   on_rows=on_rows)
+        return logits
 
     def finish(self, logits: torch.Tensor) -> Predictions:
         names = model_label_names(self.loaded)

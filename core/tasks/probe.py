@@ -15,10 +15,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from core.dataset import LabeledSample
-from core.inference import encode, run_batches
 from core.loading import LoadedModel
 from core.pooling import Pooling, pooled_forward, read_pooling
-from core.tasks.base import OnRows, Predictions, TaskOptions
+from core.tasks.base import OnRows, Predictions, TaskOptions, forward_rows
 from core.tasks.cross_validation import cross_validated, fold_count
 
 
@@ -36,12 +35,9 @@ class ProbePredictor:
     notes: list[str] = field(default_factory=list)
 
     def run(self, texts: Sequence[str], pairs: Sequence[str] | None, *, batch_size: int, on_rows: OnRows | None = None):
-        encoded = encode(self.loaded.tokenizer, texts, pairs, max_length=self.loaded.max_length)
-        self.truncated_rows = encoded.truncated_rows
-        return run_batches(
-            self.loaded.model, self.loaded.tokenizer, encoded, pooled_forward(self.pooling),
-            batch_size=batch_size, device=self.loaded.device, on_rows=on_rows,
-        )
+        embeddings, self.truncated_rows = forward_rows(self.loaded, texts, pairs, pooled_forward(self.pooling),
+                                                       batch_size=batch_size, on_rows=on_rows)
+        return embeddings
 
     def finish(self, embeddings: torch.Tensor) -> Predictions:
         predictions = cross_validated(probe_estimator(), embeddings.numpy(), self.sample, self.options)
