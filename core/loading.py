@@ -337,6 +337,7 @@ def read_model(files: ModelFiles, spec: ModelSpec, head: Head, settings: Setting
     hf_logging.disable_progress_bar()  # a bar per loaded model says nothing; our own progress does
     auto_class = AutoModelForSequenceClassification if head == "classifier" else AutoModel
     use_safetensors = None if settings.allow_pickle else True
+    check_architecture_known(read_config(files.local_dir, spec.source), spec)
     try:
         config = AutoConfig.from_pretrained(files.local_dir, trust_remote_code=False, **config_overrides(spec))
         # weights_only: even an allowed pickle may hold tensors and nothing else (no code, no objects).
@@ -391,20 +392,31 @@ def check_nothing_untrained(model: torch.nn.Module, missing_keys, spec: ModelSpe
     )
 
 
+def check_architecture_known(config: dict, spec: ModelSpec) -> None:
+    """Refuse, before loading, a config whose `model_type` this transformers version has no class for."""
+    from transformers import CONFIG_MAPPING
+
+    model_type = config.get("model_type")
+    if model_type not in CONFIG_MAPPING:
+        named = f"model_type {model_type!r}" if model_type else "no model_type in its config.json"
+        raise ModelLoadError(
+            f"{spec.source} uses an architecture this transformers version does not know ({named}).",
+            hint="Pick a model on a standard architecture (BERT, RoBERTa, DeBERTa, DistilBERT, ...); "
+                 "this tool never runs a model's own code.",
+        )
+
+
 def explain_load_error(error: Exception, spec: ModelSpec, head: Head) -> ModelLoadError:
-    text = str(error)
-    if "size mismatch" in text or "mismatched" in text:
+    """Which load failed and why. transformers raises a plain RuntimeError for weights whose shapes
+    differ from the config's; the only shapes this tool changes are the head's, by a label count."""
+    if isinstance(error, RuntimeError) and head == "classifier" and config_overrides(spec):
         return ModelLoadError(
             f"{spec.source}: the classification head in the weights does not match the label count asked for.",
             hint="Give num_labels / id2label matching how the model was fine-tuned, or leave them unset.",
         )
-    if "model_type" in text or "Unrecognized" in text or "does not recognize" in text:
-        return ModelLoadError(
-            f"{spec.source} uses an architecture this transformers version does not know.",
-            hint="Pick a model on a standard architecture (BERT, RoBERTa, DeBERTa, DistilBERT, ...).",
-        )
     kind = "a sequence-classification head" if head == "classifier" else "an encoder"
-    return ModelLoadError(f"{spec.source} could not be loaded as {kind}: {text.splitlines()[0][:300]}")
+    first_line = str(error).splitlines()[0][:300] if str(error) else type(error).__name__
+    return ModelLoadError(f"{spec.source} could not be loaded as {kind}: {first_line}")
 
 
 def load_tokenizer(spec: ModelSpec, files: ModelFiles, settings: Settings) -> tuple[object, list[str]]:

@@ -31,7 +31,7 @@ def read_tokenizer(location: str | Path, source: str) -> tuple[object, list[str]
     try:
         tokenizer = AutoTokenizer.from_pretrained(location, trust_remote_code=False)
     except (OSError, ValueError, KeyError, TypeError, ImportError) as error:
-        raise explain_tokenizer_error(error, source) from error
+        raise explain_tokenizer_error(error, source, Path(location)) from error
     return tokenizer, ensure_pad_token(tokenizer, source)
 
 
@@ -39,11 +39,14 @@ def read_tokenizer(location: str | Path, source: str) -> tuple[object, list[str]
 SENTENCEPIECE_PACKAGES = {"sentencepiece": "sentencepiece", "protobuf": "google.protobuf"}
 
 
-def explain_tokenizer_error(error: Exception, source: str) -> ModelLoadError:
+def explain_tokenizer_error(error: Exception, source: str, folder: Path) -> ModelLoadError:
     """One sentence for a tokenizer that did not load. transformers blames `tiktoken` when the
-    SentencePiece packages are missing, which would send users to the wrong package."""
+    SentencePiece packages are missing, which would send users to the wrong package: decided from
+    the folder (a SentencePiece vocabulary, no tokenizer.json) and the installed packages, not from
+    the wording of transformers' message."""
     missing = [name for name, module in SENTENCEPIECE_PACKAGES.items() if importlib.util.find_spec(module) is None]
-    if missing and any(word in str(error) for word in ("tiktoken", "sentencepiece", "SentencePiece", "protobuf")):
+    needs_sentencepiece = folder.is_dir() and not (folder / "tokenizer.json").is_file() and any(folder.glob("*.model"))
+    if missing and needs_sentencepiece:
         return ModelLoadError(
             f"The tokenizer of {source} is a SentencePiece model, and reading it needs the package(s) {', '.join(missing)}, "
             "which this installation lacks.",

@@ -139,3 +139,13 @@ def test_int8_quantizes_linear_layers(untrained_classifier):
     assert linear_modules == {"torch.ao.nn.quantized.dynamic.modules.linear"}
     release(loaded)
     assert loaded.model is None
+
+
+def test_an_architecture_transformers_does_not_know_is_named_before_loading(untrained_classifier, tmp_path):
+    folder = shutil.copytree(untrained_classifier, tmp_path / "unknown-arch")
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "model_type": "acme-secret-net"}))
+    with pytest.raises(ModelLoadError) as error:
+        load_model(ModelSpec(str(folder)), head="classifier")
+    assert error.value.sentence.startswith(f"{folder} uses an architecture this transformers version does not know "
+                                           "(model_type 'acme-secret-net').")
