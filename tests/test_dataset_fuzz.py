@@ -20,7 +20,8 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from core import settings as setting_names
-from core.dataset import load_csv, looks_binary, preview_csv
+from core.dataset import load_csv, preview_csv
+from core.decoding import looks_binary
 from core.errors import InputError
 from core.settings import Settings
 
