@@ -50,8 +50,8 @@ def hub_details(candidate: ModelCandidate, *, settings: Settings) -> ModelDetail
     fresh = candidate_from_info(info)
     files = tuple(ModelFile(s.rfilename, s.size) for s in info.siblings or ())
     notes: list[str] = []
-    config = fetch_repo_json(api, info, "config.json", settings=settings, notes=notes)
-    card_text = fetch_repo_text(api, info, "README.md", settings=settings, notes=notes)
+    config = fetch_json_or_note(api, info, "config.json", settings=settings, notes=notes)
+    card_text = fetch_text_or_note(api, info, "README.md", settings=settings, notes=notes)
     merged = merge_details(candidate, fresh, config=config, card_text=card_text)
     return ModelDetails(with_checks(merged, settings), files, total_size(files), download_size(files, settings, config),
                         config, card_text or "", tuple(notes))
@@ -72,7 +72,7 @@ def merge_details(old: ModelCandidate, fresh: ModelCandidate, *, config: dict | 
     )
 
 
-def fetch_repo_file(api, info, filename: str, *, settings: Settings, notes: list[str]) -> Path | None:
+def fetch_file_or_note(api, info, filename: str, *, settings: Settings, notes: list[str]) -> Path | None:
     """Download one small file of the repo at the listed sha; a note instead of an error when refused."""
     if filename not in {s.rfilename for s in info.siblings or ()}:
         notes.append(f"the repo has no {filename}")
@@ -85,13 +85,13 @@ def fetch_repo_file(api, info, filename: str, *, settings: Settings, notes: list
         return None
 
 
-def fetch_repo_json(api, info, filename: str, *, settings: Settings, notes: list[str]) -> dict | None:
-    path = fetch_repo_file(api, info, filename, settings=settings, notes=notes)
+def fetch_json_or_note(api, info, filename: str, *, settings: Settings, notes: list[str]) -> dict | None:
+    path = fetch_file_or_note(api, info, filename, settings=settings, notes=notes)
     return read_json(path) if path else None
 
 
-def fetch_repo_text(api, info, filename: str, *, settings: Settings, notes: list[str]) -> str | None:
-    path = fetch_repo_file(api, info, filename, settings=settings, notes=notes)
+def fetch_text_or_note(api, info, filename: str, *, settings: Settings, notes: list[str]) -> str | None:
+    path = fetch_file_or_note(api, info, filename, settings=settings, notes=notes)
     return strip_front_matter(read_text(path)) if path else None
 
 
