@@ -95,9 +95,9 @@ def submit(choices: PlanChoices, prices: dict[str, float]) -> None:
     except AppError as error:
         st.error(state.md(error.sentence))
         return
-    supervision.ensure_worker(store=state.store())
-    state.show_run(run_id)
+    state.show_run(run_id)  # before anything else: the progress panel below shows it in every later run
     st.success(f"Queued {len(specs)} trials as run {run_id[:8]}. You can switch pages: it keeps running.")
+    supervision.ensure_worker(store=state.store())
 
 
 state.start_page()

@@ -16,8 +16,9 @@ def render() -> None:
     with st.sidebar:
         hub_line()
         st.caption("Devices: " + ", ".join(d.name for d in detect_devices()))
-        worker_line()
         session_line()
+        with st.container():  # the fragment redraws only its own container, never the lines around it
+            worker_line()
 
 
 def hub_line() -> None:

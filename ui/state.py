@@ -73,8 +73,10 @@ def current_run() -> str | None:
 
 
 def show_run(run_id: str) -> None:
-    st.query_params["run"] = run_id
+    """Remember the run first: a rerun that cuts this script run short at the URL update (Streamlit
+    stops a run at its next st call) must still find the run, so its progress shows."""
     st.session_state["run"] = run_id
+    st.query_params["run"] = run_id
 
 
 def store() -> Store:
