@@ -15,7 +15,7 @@ with failures.reported("working set"):
     state.restore_working_set()  # once per session: what this person had before a reload or in another tab
 with state.through_entry_point(), failures.reported(f"{page.title} page"):
     page.run()
+with failures.reported("working set"):
+    state.save_working_set()  # before the sidebar: its self-refreshing part can cut a busy run short
 with failures.reported("sidebar"):
     sidebar.render()  # after the page, so it shows what the page just changed (shortlist, sample, queue)
-with failures.reported("working set"):
-    state.save_working_set()

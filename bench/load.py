@@ -69,6 +69,31 @@ class LoadResult:
     timings: list[Timing] = field(default_factory=list)
     run_statuses: dict[str, str] = field(default_factory=dict)
     runs_wall_s: float = 0.0
+    #: CPU seconds each role used from the submits until every run ended (see `cpu_seconds_by_role`).
+    cpu_s: dict[str, float] = field(default_factory=dict)
+
+
+#: Which process does what, by its command line; the first match wins.
+ROLES = (("browser", "chrom"), ("trials", "forkserver"), ("worker", "-m core worker"), ("web server", "streamlit run"))
+
+
+def cpu_seconds_by_role() -> dict[str, float]:
+    """CPU time (user + system, with the reaped children of each) used so far by this machine's
+    processes, by role. The browser shares the machine here; on a real server it does not."""
+    tick = os.sysconf("SC_CLK_TCK")
+    totals = dict.fromkeys([role for role, _ in ROLES], 0.0)
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        role = next((role for role, marker in ROLES if marker in command), None)
+        if role:
+            totals[role] += sum(int(value) for value in fields[11:15]) / tick
+    return totals
 
 
 def say(options: LoadOptions, line: str) -> None:
@@ -165,7 +190,7 @@ async def watch_runs(data_dir: Path, shared: Shared, result: LoadResult, options
     from core.store import Store
 
     await shared.all_ready.wait()
-    started = time.monotonic()
+    started, cpu_before = time.monotonic(), cpu_seconds_by_role()
     store = await asyncio.to_thread(lambda: Store(f"sqlite:///{data_dir / 'runs.sqlite'}"))
     while time.monotonic() - started < options.timeout_s:
         statuses = {run.id: run.status for run in await asyncio.to_thread(store.list_runs)}
@@ -173,6 +198,8 @@ async def watch_runs(data_dir: Path, shared: Shared, result: LoadResult, options
             break
         await asyncio.sleep(1.0)
     result.run_statuses, result.runs_wall_s = statuses, time.monotonic() - started
+    cpu_after = cpu_seconds_by_role()
+    result.cpu_s = {role: round(cpu_after[role] - cpu_before[role], 1) for role in cpu_after}
     shared.all_ended.set()
 
 
@@ -287,6 +314,10 @@ def render(result: LoadResult) -> str:
         f"{result.options['sessions']} sessions; {len(statuses)} runs, "
         f"{sum(s == 'done' for s in statuses)} done ({', '.join(sorted(set(statuses))) or 'none'}), "
         f"all ended {result.runs_wall_s:.0f} s after the submits.",
+        "",
+        f"CPU used while the runs were queued and ran ({result.runs_wall_s:.0f} s x {machine['logical_cpus']} CPUs = "
+        f"{result.runs_wall_s * machine['logical_cpus']:.0f} CPU-s available): "
+        + ", ".join(f"{role} {seconds:.0f} CPU-s" for role, seconds in result.cpu_s.items()) + ".",
         "",
         "| measured | count | p50 s | p95 s | max s | target | |",
         "|---|---|---|---|---|---|---|",

@@ -100,8 +100,8 @@ def test_the_sidebar_shows_hub_devices_worker_and_session(env):
     assert [m.value for m in app.sidebar.markdown] == ["**Hub: mirror**"]  # the fake Hub is not huggingface.co
     captions = [c.value for c in app.sidebar.caption]
     assert captions[1] == "Devices: cpu"
-    assert captions[2].startswith("Worker: not running") and captions[2].endswith("0 job(s) waiting.")
-    assert captions[3] == "Shortlist: 0 model(s). Sample: none."
+    assert captions[2] == "Shortlist: 0 model(s). Sample: none."
+    assert captions[3].startswith("Worker: not running") and captions[3].endswith("0 job(s) waiting.")
 
 
 def search(app: AppTest, text: str = "", task: str = "text-classification") -> AppTest:

@@ -17,7 +17,7 @@ def render() -> None:
         hub_line()
         st.caption("Devices: " + ", ".join(d.name for d in detect_devices()))
         session_line()
-        with st.container():  # the fragment redraws only its own container, never the lines around it
+        with st.container():  # last, in its own container: the fragment redraws only what is its own
             worker_line()
 
 
