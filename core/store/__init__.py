@@ -3,7 +3,7 @@
 SQLAlchemy Core over SQLite by default (tables and opening a database: core/schema.py), so a team can
 point DATABASE_URL at PostgreSQL instead. Every write is its own short transaction, so a
 worker killed at any moment loses nothing that was committed. One `Store` is safe to
-share between threads; the dashboard opens one per browser session (ui/state.py).
+share between threads; the dashboard keeps one per database for the whole server (ui/state.py).
 
 A run is a job while it is queued or running. Trials move pending -> running -> ok/error,
 or to interrupted/cancelled, which `resume` turns back into pending.
