@@ -9,7 +9,7 @@ import itertools
 import json
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
@@ -62,6 +62,8 @@ class LabeledSample:
     encoding: str = "utf-8"
     source_name: str = ""
     sha256: str = ""
+    #: Metadata columns chosen to slice the scores by: column -> each row's value (not part of the hash).
+    metadata: dict[str, list[str]] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -86,9 +88,11 @@ def load_csv(
     label_sep: str | None = None,
     delimiter: str | None = None,
     source_name: str | None = None,
+    slice_columns: list[str] | None = None,
     settings: Settings | None = None,
 ) -> LabeledSample:
-    """Read a labeled CSV/TSV file (path or raw bytes) into a `LabeledSample`.
+    """Read a labeled CSV/TSV file (path or raw bytes) into a `LabeledSample`, with the values of
+    `slice_columns` (metadata to slice the scores by) kept per row.
 
     Raises `InputError` with a sentence naming the problem and the fix.
     """
@@ -100,7 +104,9 @@ def load_csv(
     columns = choose_columns(list(frame.columns), text=text_column, pair=text_pair_column, label=label_column)
     check_limits(frame, columns, settings)
     check_no_swallowed_rows(text, sep, frame, columns)
-    sample = build_sample(frame, columns, label_sep=label_sep, encoding=encoding, warnings=warnings, name=name)
+    check_slice_columns(list(slice_columns or []), list(frame.columns), columns)
+    sample = build_sample(frame, columns, label_sep=label_sep, encoding=encoding, warnings=warnings, name=name,
+                          slice_columns=list(slice_columns or []))
     check_label_count(sample, settings)
     return sample
 
@@ -320,14 +326,40 @@ def split_labels(value: str, label_sep: str | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(part for part in parts if part))
 
 
+MAX_SLICE_VALUES = 50
+EMPTY_SLICE = "(empty)"
+
+
+def check_slice_columns(wanted: list[str], available: list[str], columns: ColumnMapping) -> None:
+    for column in wanted:
+        if column not in available:
+            raise InputError(f"There is no column {column!r} to slice by.", hint=f"The file's columns: {', '.join(available)}.")
+        if column in (columns.text, columns.text_pair, columns.label):
+            raise InputError(f"{column!r} is the text or label column; slices need a metadata column.",
+                             hint="Pick a column such as channel, product or language.")
+
+
+def slice_values(frame: pd.DataFrame, column: str, rows: list[int]) -> list[str]:
+    values = [str(frame[column].iloc[i]).strip() or EMPTY_SLICE for i in rows]
+    distinct = len(set(values))
+    if distinct > MAX_SLICE_VALUES:
+        raise InputError(
+            f"Column {column!r} has {distinct:,} distinct values; a slice column needs at most {MAX_SLICE_VALUES} "
+            "(each value is a group of rows scored on its own).",
+            hint="Slice by a column with a few values (channel, product, language), or group its values first.",
+        )
+    return values
+
+
 def build_sample(
-    frame: pd.DataFrame, columns: ColumnMapping, *, label_sep: str | None, encoding: str, warnings: list[str], name: str
+    frame: pd.DataFrame, columns: ColumnMapping, *, label_sep: str | None, encoding: str, warnings: list[str], name: str,
+    slice_columns: list[str] | None = None,
 ) -> LabeledSample:
     texts_raw = frame[columns.text].tolist()
     pairs_raw = frame[columns.text_pair].tolist() if columns.text_pair else [None] * len(frame)
     labels_raw = frame[columns.label].tolist()
-    kept, empty_text, empty_label = [], 0, 0
-    for text, pair, label in zip(texts_raw, pairs_raw, labels_raw):
+    kept, kept_rows, empty_text, empty_label = [], [], 0, 0
+    for index, (text, pair, label) in enumerate(zip(texts_raw, pairs_raw, labels_raw)):
         labels = split_labels(label, label_sep)
         if not text.strip() or (pair is not None and not pair.strip()):
             empty_text += 1
@@ -335,12 +367,14 @@ def build_sample(
             empty_label += 1
         else:
             kept.append((text, pair, labels))
+            kept_rows.append(index)
     if not kept:
         raise InputError(
             f"No usable rows: {empty_text} rows have empty text and {empty_label} have an empty label.",
             hint=f"Check that {columns.text!r} and {columns.label!r} are the right columns.",
         )
-    return _assemble(kept, columns, label_sep, DroppedRows(empty_text, empty_label), encoding, warnings, name)
+    sample = _assemble(kept, columns, label_sep, DroppedRows(empty_text, empty_label), encoding, warnings, name)
+    return replace(sample, metadata={column: slice_values(frame, column, kept_rows) for column in slice_columns or []})
 
 
 def _assemble(kept, columns, label_sep, dropped, encoding, warnings, name) -> LabeledSample:

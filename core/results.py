@@ -17,6 +17,7 @@ from core.files import write_atomically
 from core.metrics import ClassScores, PairedTest, Scores
 
 SCHEMA_VERSION = 1
+RULES_KIND = "rules"
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schema" / "results.schema.json"
 
 
@@ -40,6 +41,9 @@ class RowPrediction:
     labels: tuple[str, ...]
     score: float
     correct: bool
+    #: The trial's probability of each sample label, in the order of `DatasetSummary.labels` (what
+    #: averaging and stacking ensembles combine); None where a run predates them.
+    probabilities: tuple[float, ...] | None = None
 
 
 @dataclass
@@ -60,6 +64,8 @@ class TrialResult:
     size_mb: float | None = None
     sha: str | None = None
     truncated_rows: int = 0
+    #: Rules trials: the share of rows where a rule fired (the others got the fallback or nothing).
+    coverage: float | None = None
     settings: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     #: Signs that an ok trial's numbers may not mean what they seem (e.g. one label for every row).
@@ -71,7 +77,18 @@ class TrialResult:
         """A short unique name for this trial within a run."""
         if self.kind.startswith("baseline-"):
             return self.kind
+        if not self.uses_model:
+            return self.model
         return f"{self.model} [{self.kind}, {self.device}, {self.dtype}]"
+
+    @property
+    def uses_model(self) -> bool:
+        """False for trials that load no model: baselines, rules and ensembles."""
+        return not self.kind.startswith(("baseline-", "ensemble-")) and self.kind != RULES_KIND
+
+    @property
+    def is_ensemble(self) -> bool:
+        return self.kind.startswith("ensemble-")
 
     @property
     def ok(self) -> bool:
@@ -107,7 +124,8 @@ class DatasetSummary:
             warnings=list(sample.warnings),
         )
 
-    def rebuild(self, texts: list[str], pairs: list[str] | None, labels: list, *, label_sep: str | None = None) -> LabeledSample:
+    def rebuild(self, texts: list[str], pairs: list[str] | None, labels: list, *, label_sep: str | None = None,
+                metadata: dict[str, list[str]] | None = None) -> LabeledSample:
         """The evaluated sample rebuilt from its rows and this summary of it (a stored run, a JSON
         report); its hash is computed from the rows, so rows that changed do not pass for the original."""
         label_rows = [tuple(row) for row in labels]
@@ -116,7 +134,7 @@ class DatasetSummary:
             pairs=list(pairs) if pairs is not None else None, multi_label=self.multi_label, label_sep=label_sep,
             dropped=DroppedRows(self.dropped["empty_text"], self.dropped["empty_label"]), duplicates=self.duplicates,
             warnings=list(self.warnings), encoding=self.encoding, source_name=self.source,
-            sha256=content_hash(list(texts), pairs, label_rows),
+            sha256=content_hash(list(texts), pairs, label_rows), metadata=dict(metadata or {}),
         )
 
 
@@ -134,6 +152,8 @@ class RunResult:
     warnings: list[str] = field(default_factory=list)
     created_at: str = ""
     command: str | None = None
+    #: Slice column -> each row's slice (metadata columns chosen on Sample, and text-length buckets).
+    slices: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def succeeded(self) -> list[TrialResult]:
@@ -152,6 +172,8 @@ def trial_to_dict(trial: TrialResult) -> dict:
     data = asdict(trial)
     for prediction in data["predictions"]:
         prediction["labels"] = list(prediction["labels"])
+        if prediction["probabilities"] is not None:
+            prediction["probabilities"] = list(prediction["probabilities"])
     if data["metrics"]:
         data["metrics"]["accuracy_ci"] = list(data["metrics"]["accuracy_ci"])
         data["metrics"]["macro_f1_ci"] = list(data["metrics"]["macro_f1_ci"])
@@ -167,6 +189,7 @@ def run_from_dict(data: dict) -> RunResult:
         warnings=list(data.get("warnings", [])),
         created_at=data.get("created_at", ""),
         command=data.get("command"),
+        slices={column: list(values) for column, values in data.get("slices", {}).items()},
     )
 
 
@@ -180,8 +203,14 @@ def trial_from_dict(data: dict) -> TrialResult:
         data["metrics"] = Scores(**metrics)
     if data.get("latency"):
         data["latency"] = LatencyStats(**data["latency"])
-    data["predictions"] = [RowPrediction(p["row"], tuple(p["labels"]), p["score"], p["correct"]) for p in data["predictions"]]
+    data["predictions"] = [prediction_from_dict(p) for p in data["predictions"]]
     return TrialResult(**data)
+
+
+def prediction_from_dict(data: dict) -> RowPrediction:
+    probabilities = data.get("probabilities")
+    return RowPrediction(data["row"], tuple(data["labels"]), data["score"], data["correct"],
+                         tuple(probabilities) if probabilities is not None else None)
 
 
 def write_json(run: RunResult, path: str | Path) -> Path:

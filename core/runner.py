@@ -25,8 +25,9 @@ from core.loading import LoadedModel, ModelSpec, fetch_model, load_model, releas
 from core.metrics import compare_pairs, compute_scores, leaders_warning, rows_correct
 from core.results import DatasetSummary, LatencyStats, RowPrediction, RunResult, TrialResult
 from core.settings import Settings, get_settings
+from core.slices import slice_memberships
 from core.tasks import AUTO, BASELINE_KINDS, get_kind
-from core.tasks.base import DEFAULT_TEMPLATE, Predictor, TaskOptions
+from core.tasks.base import DEFAULT_TEMPLATE, Predictions, Predictor, TaskOptions
 from core.timing import TRIM_INTERVAL_S, Latency, PeakMemory, Stopwatch, give_back_freed_memory
 from core.trial_checks import check_vocabulary, prediction_warnings
 
@@ -137,6 +138,7 @@ def assemble_run(sample: LabeledSample, results: list[TrialResult], *, command: 
         warnings=[warning] if warning else [],
         created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         command=command,
+        slices=slice_memberships(sample),
     )
 
 
@@ -207,10 +209,8 @@ def _measure_trial(spec: TrialSpec, sample: LabeledSample, settings: Settings, r
         resamples=settings.bootstrap_resamples, seed=settings.seed,
     )
     correct = rows_correct(sample.labels, predictions.labels, sample.label_set, multi_label=sample.multi_label)
-    result.predictions = [
-        RowPrediction(i, labels, round(float(score), 6), right)
-        for i, (labels, score, right) in enumerate(zip(predictions.labels, predictions.scores, correct))
-    ]
+    result.predictions = row_predictions(predictions, correct)
+    result.coverage = predictions.coverage
     if loaded is not None:
         result.warnings += prediction_warnings(predictions.labels, predictions.scores, sample.label_set)
     result.truncated_rows = predictor.truncated_rows
@@ -218,6 +218,16 @@ def _measure_trial(spec: TrialSpec, sample: LabeledSample, settings: Settings, r
     if predictor.truncated_rows:
         result.notes.append(f"{predictor.truncated_rows} rows were longer than {loaded.max_length} tokens and were truncated.")
     return loaded
+
+
+def row_predictions(predictions: Predictions, correct) -> list[RowPrediction]:
+    """One row per sample row; probabilities kept to 6 places (what ensembles combine)."""
+    probabilities = predictions.probabilities or [None] * len(predictions.labels)
+    return [
+        RowPrediction(i, labels, round(float(score), 6), bool(right),
+                      tuple(round(float(p), 6) for p in row) if row is not None else None)
+        for i, (labels, score, right, row) in enumerate(zip(predictions.labels, predictions.scores, correct, probabilities))
+    ]
 
 
 def resolve_and_load(spec: TrialSpec, sample: LabeledSample, settings: Settings, result: TrialResult):

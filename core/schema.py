@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from core.errors import AppError
 from core.settings import DATA_DIR, DATABASE_URL
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 BUSY_TIMEOUT_MS = 10_000
 MIGRATION_LOCK_ID = 4_613_715  # any constant: the PostgreSQL advisory lock taken while migrating
 
@@ -50,6 +50,7 @@ runs = sa.Table(
     sa.Column("failure", sa.Text),  # why a job stopped outside any trial, in a sentence
     # how often the run was queued again by itself after its worker died (bounded by a setting)
     sa.Column("auto_resumes", sa.Integer, nullable=False, default=0, server_default="0"),
+    sa.Column("slices_json", sa.Text),  # slice column -> each row's slice (core.slices)
 )
 trials = sa.Table(
     "trials", metadata,
@@ -76,6 +77,7 @@ predictions = sa.Table(
     sa.Column("labels_json", sa.Text, nullable=False),
     sa.Column("score", sa.Float, nullable=False),
     sa.Column("correct", sa.Boolean, nullable=False),
+    sa.Column("probabilities_json", sa.Text),  # each sample label's probability, in label order
 )
 sample_rows = sa.Table(
     "sample_rows", metadata,
@@ -114,6 +116,8 @@ working_sets = sa.Table(
 MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {
     2: lambda db: db.exec_driver_sql("ALTER TABLE runs ADD COLUMN auto_resumes INTEGER NOT NULL DEFAULT 0"),
     3: lambda db: working_sets.create(db),
+    4: lambda db: (db.exec_driver_sql("ALTER TABLE runs ADD COLUMN slices_json TEXT"),
+                   db.exec_driver_sql("ALTER TABLE predictions ADD COLUMN probabilities_json TEXT")),
 }
 
 

@@ -21,7 +21,7 @@ from core.__main__ import main as cli
 from core.dataset import load_csv
 from core.errors import InputError
 from core.results import run_to_dict, validate
-from core.runner import TrialSpec, plan, run_plan
+from core.runner import TrialSpec, plan, run_plan, run_trial
 from core.settings import get_settings
 from core.schema import StoreError
 from core.store import RunOptions, Store
@@ -447,19 +447,30 @@ def test_schema_is_versioned_and_migrations_apply_once(env, tmp_path, monkeypatc
         Store(url)
 
 
-def test_a_version_1_database_gains_the_auto_resume_count(env, tmp_path, synthetic_csv, monkeypatch):
+def test_a_version_1_database_is_migrated_to_today(env, tmp_path, synthetic_rows, monkeypatch):
     url = f"sqlite:///{tmp_path / 'old.sqlite'}"
-    with sa.create_engine(url).begin() as db:  # the version 1 tables, as the previous release made them
+    with sa.create_engine(url).begin() as db:  # the version 1 tables, as the first release made them
         schema.metadata.create_all(db)
         db.exec_driver_sql("ALTER TABLE runs DROP COLUMN auto_resumes")
+        db.exec_driver_sql("ALTER TABLE runs DROP COLUMN slices_json")
+        db.exec_driver_sql("ALTER TABLE predictions DROP COLUMN probabilities_json")
         db.exec_driver_sql("DROP TABLE working_sets")
         db.execute(schema.schema_version.insert().values(version=1, applied_at=0.0))
     store = Store(url)
-    assert versions(store) == [1, 2, 3]
+    assert versions(store) == [1, 2, 3, 4]
     store.save_working_set("user:a", "{}", b"x")  # and the working-set table of version 3
     assert store.load_working_set("user:a") == ("{}", b"x")
-    run_id = store.create_run(load_csv(synthetic_csv), [asdict(TrialSpec(kind="baseline-majority", dtype="n/a"))])
+    rows = "".join(f"{text},{label},{'web' if i % 3 else 'mail'}\n" for i, (text, label) in enumerate(synthetic_rows))
+    sample = load_csv(("text,label,channel\n" + rows).encode(), slice_columns=["channel"])
+    assert set(sample.metadata["channel"]) == {"web", "mail"}
+    specs = [TrialSpec(kind="baseline-majority", dtype="n/a")]
+    run_id = store.create_run(sample, [asdict(s) for s in specs])
     assert store.auto_resumes(run_id) == 0
+    store.save_trial(run_id, 0, run_trial(specs[0], sample))  # version 4: probabilities and slices
+    loaded = store.load_run(run_id)
+    assert loaded.results[0].predictions[0].probabilities is not None
+    assert loaded.slices["channel"] == sample.metadata["channel"]
+    assert store.load_sample(run_id).metadata == sample.metadata
 
 
 def versions(store: Store) -> list[int]:

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from core.dataset import LabeledSample
 from core.errors import InputError
 from core.results import DatasetSummary, RowPrediction, RunResult, TrialResult, trial_from_dict, trial_to_dict
+from core.slices import slice_memberships
 from core.schema import now, predictions, runs, sample_rows, trials
 from core.store.model import PENDING, RUNNING, JobProgress, RunOptions, RunSummary
 
@@ -41,8 +42,16 @@ def trial_row_of(run_id: str, position: int, spec: dict) -> dict:
 
 
 def prediction_row_of(trial_id: int, prediction: dict) -> dict:
+    probabilities = prediction.get("probabilities")
     return {"trial_id": trial_id, "row": prediction["row"], "labels_json": to_json(prediction["labels"]),
-            "score": prediction["score"], "correct": prediction["correct"]}
+            "score": prediction["score"], "correct": prediction["correct"],
+            "probabilities_json": to_json(probabilities) if probabilities is not None else None}
+
+
+def prediction_of(row) -> RowPrediction:
+    probabilities = json.loads(row.probabilities_json) if row.probabilities_json else None
+    return RowPrediction(row.row, tuple(json.loads(row.labels_json)), row.score, row.correct,
+                         tuple(probabilities) if probabilities is not None else None)
 
 
 def trial_of(result_json: str, rows: list[RowPrediction]) -> TrialResult:
@@ -70,7 +79,7 @@ def insert_run(db: sa.Connection, sample: LabeledSample, specs: list[dict], *, s
     db.execute(runs.insert().values(
         id=run_id, created_at=now(), started_by=started_by, shared=shared, status=status,
         sample_sha256=sample.sha256, sample_json=to_json(asdict(DatasetSummary.of(sample))),
-        label_sep=sample.label_sep, plan_json=to_json(specs), options_json=to_json(asdict(options or RunOptions())),
+        label_sep=sample.label_sep, slices_json=to_json(slice_memberships(sample)), plan_json=to_json(specs), options_json=to_json(asdict(options or RunOptions())),
         command=command, cancel_requested=False, started_at=now() if status == RUNNING else None,
     ))
     db.execute(sample_rows.insert(), sample_rows_of(run_id, sample))

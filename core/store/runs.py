@@ -18,7 +18,10 @@ from core.store.model import (
     ACTIVE, CANCELLED, DONE, FINISHED_TRIAL, PENDING, QUEUED, RESUMABLE, RUNNING, JobProgress, RunOptions, RunSummary,
 )
 from core.store.queue import job_devices
-from core.store.rows import closing_values, insert_run, iso_time, progress_of, summary_of, trial_of, write_trial
+from core.slices import metadata_of
+from core.store.rows import (
+    closing_values, insert_run, iso_time, prediction_of, progress_of, summary_of, trial_of, write_trial,
+)
 
 
 class Store:
@@ -249,7 +252,7 @@ class Store:
             rows = db.execute(sa.select(sample_rows).where(sample_rows.c.run_id == run_id).order_by(sample_rows.c.row)).all()
         pairs = [r.pair for r in rows] if summary.columns.get("text_pair") else None
         return summary.rebuild([r.text for r in rows], pairs, [json.loads(r.labels_json) for r in rows],
-                               label_sep=row.label_sep)
+                               label_sep=row.label_sep, metadata=metadata_of(json.loads(row.slices_json or "{}")))
 
     def load_run(self, run_id: str) -> RunResult:
         """The run as result objects: identical to what `python -m core evaluate` writes for it.
@@ -265,6 +268,7 @@ class Store:
             warnings=json.loads(row.warnings_json or "[]"),
             created_at=iso_time(row.finished_at or row.created_at),
             command=row.command,
+            slices=json.loads(row.slices_json or "{}"),
         )
 
     def _load_trials(self, run_id: str) -> list[TrialResult]:
@@ -278,7 +282,7 @@ class Store:
                 sa.select(predictions).where(predictions.c.trial_id.in_([row.id for row in rows]))
                 .order_by(predictions.c.trial_id, predictions.c.row)
             ):
-                stored.setdefault(r.trial_id, []).append(RowPrediction(r.row, tuple(json.loads(r.labels_json)), r.score, r.correct))
+                stored.setdefault(r.trial_id, []).append(prediction_of(r))
         return [trial_of(row.result_json, stored.get(row.id, [])) for row in rows]
 
     def list_runs(

@@ -33,6 +33,10 @@ class Predictions:
     labels: list[tuple[str, ...]]
     scores: list[float]
     notes: list[str] = field(default_factory=list)
+    #: Per row, the probability of each sample label (in `LabeledSample.label_set` order).
+    probabilities: list[list[float]] | None = None
+    #: Rules: the share of rows where a rule fired.
+    coverage: float | None = None
 
 
 class Predictor(Protocol):

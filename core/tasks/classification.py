@@ -26,6 +26,7 @@ class ClassifierPredictor:
     loaded: LoadedModel
     mapping: LabelMapping
     multi_label: bool
+    label_set: list[str] = field(default_factory=list)
     truncated_rows: int = 0
     notes: list[str] = field(default_factory=list)
 
@@ -44,12 +45,25 @@ class ClassifierPredictor:
                 for row in probabilities.tolist()
             ]
             scores = probabilities.max(dim=-1).values.tolist()
-            return Predictions(labels, scores, list(self.notes))
+            return Predictions(labels, scores, list(self.notes), self.per_sample_label(probabilities, names, to_data))
         probabilities = torch.softmax(logits, dim=-1)
         best = probabilities.argmax(dim=-1).tolist()
         labels = [(to_data.get(names[j], names[j]),) for j in best]
         scores = probabilities.max(dim=-1).values.tolist()
-        return Predictions(labels, scores, list(self.notes))
+        return Predictions(labels, scores, list(self.notes), self.per_sample_label(probabilities, names, to_data))
+
+    def per_sample_label(self, probabilities: torch.Tensor, names: list[str], to_data: dict[str, str]) -> list[list[float]]:
+        """The model's probabilities summed onto the sample's labels (mass on a model label that maps to
+        no sample label is left out; multi-label: the highest of the model labels mapping to each)."""
+        columns = {label: j for j, label in enumerate(self.label_set)}
+        combined = torch.zeros(probabilities.shape[0], len(self.label_set), dtype=torch.float32)
+        for j, name in enumerate(names):
+            target = columns.get(to_data.get(name, name))
+            if target is None:
+                continue
+            column = probabilities[:, j].float()
+            combined[:, target] = torch.maximum(combined[:, target], column) if self.multi_label else combined[:, target] + column
+        return combined.tolist()
 
 
 class TextClassification:
@@ -62,4 +76,4 @@ class TextClassification:
         )
         problem_type = getattr(loaded.config, "problem_type", None)
         multi_label = sample.multi_label or problem_type == "multi_label_classification"
-        return ClassifierPredictor(loaded, mapping, multi_label, notes=mapping.notes())
+        return ClassifierPredictor(loaded, mapping, multi_label, list(sample.label_set), notes=mapping.notes())

@@ -41,7 +41,8 @@ def cross_validated(estimator: BaseEstimator, features, sample: LabeledSample, o
     classes = np.unique(labels)
     best = probabilities.argmax(axis=1)
     note = f"Scored by {k}-fold stratified cross-validation (seed {options.seed})."
-    return Predictions([(str(classes[j]),) for j in best], probabilities.max(axis=1).tolist(), [note])
+    return Predictions([(str(classes[j]),) for j in best], probabilities.max(axis=1).tolist(), [note],
+                       on_label_set(probabilities, [str(c) for c in classes], sample.label_set))
 
 
 def _multi_label(estimator, features, sample: LabeledSample, k: int, seed: int) -> Predictions:
@@ -53,7 +54,15 @@ def _multi_label(estimator, features, sample: LabeledSample, k: int, seed: int) 
         tuple(label for label, p in zip(sample.label_set, row) if p >= MULTI_LABEL_THRESHOLD) for row in probabilities
     ]
     note = f"Scored by {k}-fold cross-validation, one classifier per label (seed {seed})."
-    return Predictions(labels, probabilities.max(axis=1).tolist(), [note])
+    return Predictions(labels, probabilities.max(axis=1).tolist(), [note], probabilities.tolist())
+
+
+def on_label_set(probabilities: np.ndarray, classes: list[str], label_set: list[str]) -> list[list[float]]:
+    """Columns in `classes` order rearranged into `label_set` order (a label with no column gets 0)."""
+    placed = np.zeros((probabilities.shape[0], len(label_set)))
+    for j, label in enumerate(classes):
+        placed[:, label_set.index(label)] = probabilities[:, j]
+    return placed.tolist()
 
 
 def fit_on_all(estimator: BaseEstimator, features, sample: LabeledSample) -> BaseEstimator:

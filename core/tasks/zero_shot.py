@@ -63,10 +63,11 @@ class ZeroShotPredictor:
             labels = [
                 tuple(c for c, s in zip(self.candidates, row) if s >= MULTI_LABEL_THRESHOLD) for row in scores.tolist()
             ]
-            return Predictions(labels, scores.max(dim=-1).values.tolist(), list(self.notes))
+            return Predictions(labels, scores.max(dim=-1).values.tolist(), list(self.notes), scores.tolist())
         scores = torch.softmax(logits[..., self.entailment_id], dim=-1)
         best = scores.argmax(dim=-1).tolist()
-        return Predictions([(self.candidates[j],) for j in best], scores.max(dim=-1).values.tolist(), list(self.notes))
+        return Predictions([(self.candidates[j],) for j in best], scores.max(dim=-1).values.tolist(), list(self.notes),
+                           scores.tolist())
 
 
 class ZeroShotClassification:
