@@ -18,6 +18,7 @@ from core.metrics import ClassScores, PairedTest, Scores
 
 SCHEMA_VERSION = 1
 RULES_KIND = "rules"
+ENSEMBLE_PREFIX = "ensemble-"  # kinds of ensembles of a run's trials (core.ensembles)
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schema" / "results.schema.json"
 
 
@@ -84,11 +85,11 @@ class TrialResult:
     @property
     def uses_model(self) -> bool:
         """False for trials that load no model: baselines, rules and ensembles."""
-        return not self.kind.startswith(("baseline-", "ensemble-")) and self.kind != RULES_KIND
+        return not self.kind.startswith(("baseline-", ENSEMBLE_PREFIX)) and self.kind != RULES_KIND
 
     @property
     def is_ensemble(self) -> bool:
-        return self.kind.startswith("ensemble-")
+        return self.kind.startswith(ENSEMBLE_PREFIX)
 
     @property
     def ok(self) -> bool:

@@ -23,7 +23,7 @@ from core.errors import AppError, ModelLoadError, redact
 from core.kinds import choose_kinds
 from core.loading import LoadedModel, ModelSpec, fetch_model, load_model, release
 from core.metrics import compare_pairs, compute_scores, leaders_warning, rows_correct
-from core.results import DatasetSummary, LatencyStats, RowPrediction, RunResult, TrialResult
+from core.results import RULES_KIND, DatasetSummary, LatencyStats, RowPrediction, RunResult, TrialResult
 from core.settings import Settings, get_settings
 from core.slices import slice_memberships
 from core.tasks import AUTO, BASELINE_KINDS, get_kind
@@ -52,11 +52,14 @@ class TrialSpec:
     label_index_mapping: bool = False
     hypothesis_template: str = DEFAULT_TEMPLATE
     label_descriptions: dict[str, str] = field(default_factory=dict)
+    #: Rules trials (kind `rules`, `model` the rules' name): the rules themselves.
+    rules: dict | None = None
 
     def options(self, settings: Settings) -> TaskOptions:
         return TaskOptions(
             batch_size=self.batch_size, label_map=self.label_map, label_index_mapping=self.label_index_mapping,
             hypothesis_template=self.hypothesis_template, label_descriptions=self.label_descriptions, seed=settings.seed,
+            rules=self.rules,
         )
 
 
@@ -82,15 +85,19 @@ def plan(
     devices: list[str] | None = None,
     dtypes: list[str] | None = None,
     baselines: bool = True,
+    rules: list[dict] | None = None,
     **trial_settings,
 ) -> list[TrialSpec]:
-    """One trial per model x device x dtype, then the baselines (once: they need no device)."""
+    """One trial per model x device x dtype, one per rules file (`core.rules.rules_as_settings`),
+    then the baselines (once: they need no device)."""
     specs = [
         TrialSpec(kind=kind, model=model, device=device, dtype=dtype, **trial_settings)
         for model in dict.fromkeys(models)
         for device in dict.fromkeys(devices or ["cpu"])
         for dtype in dict.fromkeys(dtypes or ["float32"])
     ]
+    specs += [TrialSpec(kind=RULES_KIND, model=rule_set["name"], device="cpu", dtype=NO_DTYPE, rules=rule_set)
+              for rule_set in rules or []]
     if baselines:
         specs += [TrialSpec(kind=name, device="cpu", dtype=NO_DTYPE) for name in BASELINE_KINDS]
     return specs
@@ -190,6 +197,8 @@ def _settings_of(spec: TrialSpec, settings: Settings) -> dict:
         "tokenizer": spec.tokenizer, "label_map": dict(spec.label_map), "label_index_mapping": spec.label_index_mapping,
         "latency_rows": settings.latency_rows, "seed": settings.seed,
     }
+    if spec.kind == RULES_KIND:
+        return {"rules": spec.rules, "latency_rows": settings.latency_rows}
     if spec.kind == "zero-shot-classification" or spec.kind == AUTO:
         chosen.update(hypothesis_template=spec.hypothesis_template, label_descriptions=dict(spec.label_descriptions))
     return chosen
@@ -232,7 +241,7 @@ def row_predictions(predictions: Predictions, correct) -> list[RowPrediction]:
 
 def resolve_and_load(spec: TrialSpec, sample: LabeledSample, settings: Settings, result: TrialResult):
     """Pick the kind (for `auto`), load the model it needs, and record what was loaded."""
-    if spec.model is None:
+    if spec.model is None or (spec.kind != AUTO and get_kind(spec.kind).head is None):
         return spec.kind, None
     model_spec = ModelSpec(spec.model, revision=spec.revision, tokenizer=spec.tokenizer, max_length=spec.max_length)
     files = fetch_model(model_spec, settings=settings)

@@ -10,9 +10,11 @@ from dataclasses import asdict
 from pathlib import Path
 
 from core.dataset import load_csv
+from core.ensembles import METHODS, EnsembleSpec, ensemble_spec_of, with_ensembles
 from core.errors import InputError
 from core.files import check_output_path
 from core.results import RunResult, TrialResult, evaluate_command, write_json
+from core.rules import load_rules, rules_as_settings
 from core.runner import Progress, plan, run_plan
 from core.settings import get_settings
 from core.tasks import AUTO, MODEL_KINDS
@@ -38,6 +40,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--label-description", action="append", default=[], metavar="LABEL=TEXT", help="zero-shot text for a label (repeatable)")
     parser.add_argument("--revision", help="Hub branch, tag or commit for every --model")
     parser.add_argument("--tokenizer", help="tokenizer from another Hub id or folder")
+    parser.add_argument("--rules", action="append", default=[], metavar="FILE",
+                        help="a keyword/regex rules file (YAML or JSON), scored as one trial named after it (repeatable)")
+    add_ensemble_arguments(parser)
     parser.add_argument("--no-baselines", action="store_true", help="skip the majority and TF-IDF baselines")
     parser.add_argument("--out", default="results.json", help="where to write the results JSON (default results.json)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -45,6 +50,20 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--submit", action="store_true",
                         help="queue the run for the background worker (started if none is alive) and return at once")
     parser.add_argument("--shared", action="store_true", help="with --store or --submit: let every user see the run")
+
+
+def add_ensemble_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--ensemble", action="append", default=[], choices=METHODS,
+                        help="add an ensemble of the run's finished trials (repeatable): vote, mean, rules-first or stack")
+    parser.add_argument("--ensemble-members", metavar="A,B,C",
+                        help="the trials every --ensemble combines, by model name or full trial name (default: all ok trials)")
+
+
+def ensemble_specs(args: argparse.Namespace) -> list[EnsembleSpec]:
+    members = tuple(m.strip() for m in (args.ensemble_members or "").split(",") if m.strip())
+    if members and not args.ensemble:
+        raise InputError("--ensemble-members was given without --ensemble.", hint="Add e.g. --ensemble vote.")
+    return [EnsembleSpec(method, members) for method in dict.fromkeys(args.ensemble)]
 
 
 def parse_pairs(values: list[str], option: str) -> dict[str, str]:
@@ -58,8 +77,9 @@ def parse_pairs(values: list[str], option: str) -> dict[str, str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    if not args.model and args.no_baselines:
-        raise InputError("Nothing to evaluate: no --model given and baselines are off.", hint="Add --model ID_OR_PATH.")
+    if not args.model and not args.rules and args.no_baselines:
+        raise InputError("Nothing to evaluate: no --model or --rules given and baselines are off.",
+                         hint="Add --model ID_OR_PATH or --rules FILE.")
     if args.batch_size < 1:
         raise InputError(f"--batch-size {args.batch_size} must be at least 1.", hint="Use e.g. --batch-size 32.")
     out = None if args.submit else check_output_path(args.out)
@@ -69,17 +89,26 @@ def run(args: argparse.Namespace) -> int:
     )
     for warning in sample.warnings:
         print(f"warning: {warning}", file=sys.stderr)
+    rule_sets = [rules_as_settings(load_rules(path)) for path in args.rules]
     specs = plan(
         args.model, kind=args.kind, devices=args.device, dtypes=args.dtype, baselines=not args.no_baselines,
+        rules=rule_sets,
         batch_size=args.batch_size, max_length=args.max_length, revision=args.revision, tokenizer=args.tokenizer,
         label_map=parse_pairs(args.label_map, "--label-map"), label_index_mapping=args.label_index_mapping,
         hypothesis_template=args.hypothesis_template,
         label_descriptions=parse_pairs(args.label_description, "--label-description"),
     )
+    ensembles = ensemble_specs(args)
+    if args.submit and ensembles:
+        raise InputError("--ensemble cannot be queued with --submit: ensembles are built once the models have run.",
+                         hint="Submit without it, then run: python -m core runs ensemble RUN_ID --ensemble METHOD "
+                              "(or use Compare's ensemble control).")
     if args.submit:
         return submit_job(sample, specs, shared=args.shared)
     with ProgressBar(enabled=not args.quiet) as bar:
         result = run_plan(specs, sample, settings=get_settings(), progress=bar.update, command=this_command())
+    if ensembles:
+        result = with_ensembles(result, sample, ensembles)
     print(format_table(result))
     for warning in result.warnings:
         print(f"\nnote: {warning}")
@@ -87,8 +116,8 @@ def run(args: argparse.Namespace) -> int:
     if args.store:
         from core.store import Store
 
-        run_id = Store().save_completed_run(sample, [asdict(s) for s in specs], result, started_by=current_user(),
-                                            shared=args.shared)
+        stored_specs = [asdict(s) for s in specs] + [ensemble_spec_of(t) for t in result.results[len(specs):]]
+        run_id = Store().save_completed_run(sample, stored_specs, result, started_by=current_user(), shared=args.shared)
         print(f"stored as run {run_id}")
     if not written:
         return 2
@@ -181,11 +210,11 @@ class ProgressBar:
 def format_table(result: RunResult) -> str:
     header = f"{'model':<44} {'kind':<24} {'device':<7} {'dtype':<8} {'accuracy (95% CI)':<22} {'macro-F1':>8} {'p50 ms':>8} {'p95 ms':>8} {'rows/s':>9}"
     lines = [header, "-" * len(header)]
-    lines += [_table_row(trial) for trial in result.results]
+    lines += [table_row(trial) for trial in result.results]
     return "\n".join(lines)
 
 
-def _table_row(trial: TrialResult) -> str:
+def table_row(trial: TrialResult) -> str:
     name = trial.model if len(trial.model) <= 44 else "..." + trial.model[-41:]
     start = f"{name:<44} {trial.kind:<24} {trial.device:<7} {trial.dtype:<8} "
     if not trial.ok:

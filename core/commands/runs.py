@@ -1,4 +1,4 @@
-"""`python -m core runs list|show|progress|cancel|resume|rerun|delete|export|share|unshare`: stored runs."""
+"""`python -m core runs list|show|progress|cancel|resume|rerun|delete|export|share|unshare|ensemble`: stored runs."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ import argparse
 import time
 from datetime import datetime, timezone
 
-from core.commands.evaluate import format_table
+from core.commands.evaluate import add_ensemble_arguments, ensemble_specs, format_table, table_row
 from core.files import check_output_path
 from core.results import write_json
 from core.store import JobProgress, RunSummary, Store
 
-NEEDS_ID = ("show", "progress", "cancel", "resume", "rerun", "delete", "export", "share", "unshare")
+NEEDS_ID = ("show", "progress", "cancel", "resume", "rerun", "delete", "export", "share", "unshare", "ensemble")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -24,6 +24,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=int, default=50, help="list: at most this many runs, newest first (default 50)")
     parser.add_argument("--out", default="results.json", help="export: where to write the results JSON")
     parser.add_argument("--watch", action="store_true", help="progress: print a line a second until the job ends")
+    add_ensemble_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -126,7 +127,20 @@ def _share(store: Store, args) -> int:
     return 0
 
 
+def _ensemble(store: Store, args) -> int:
+    from core.ensembles import add_to_stored_run
+
+    specs = ensemble_specs(args)
+    if not specs:
+        raise SystemExit("error: 'ensemble' needs at least one --ensemble vote|mean|rules-first|stack")
+    added = add_to_stored_run(store, args.run_id, specs)
+    for trial in added:
+        print(table_row(trial))
+    print(f"added {len(added)} ensemble(s) to run {args.run_id}" if added else "those ensembles are in the run already")
+    return 0 if all(t.ok for t in added) else 1
+
+
 ACTIONS = {
     "list": _list, "show": _show, "progress": _progress, "cancel": _cancel, "resume": _resume, "rerun": _rerun,
-    "delete": _delete, "export": _export, "share": _share, "unshare": _share,
+    "delete": _delete, "export": _export, "share": _share, "unshare": _share, "ensemble": _ensemble,
 }

@@ -11,7 +11,7 @@ from core.access import may_change_run
 from core.dataset import LabeledSample
 from core.errors import InputError
 from core.metrics import PairedTest
-from core.results import DatasetSummary, RowPrediction, RunResult, TrialResult
+from core.results import ENSEMBLE_PREFIX, DatasetSummary, RowPrediction, RunResult, TrialResult
 from core.schema import create_engine, migrate, now, predictions, progress, runs, sample_rows, trials, working_sets
 from core.settings import Settings, get_settings
 from core.store.model import (
@@ -20,7 +20,7 @@ from core.store.model import (
 from core.store.queue import job_devices
 from core.slices import metadata_of
 from core.store.rows import (
-    closing_values, insert_run, iso_time, prediction_of, progress_of, summary_of, trial_of, write_trial,
+    closing_values, insert_run, iso_time, prediction_of, progress_of, summary_of, trial_of, trial_row_of, write_trial,
 )
 
 
@@ -60,7 +60,8 @@ class Store:
         """A new queued run with the same sample and plan (owned by `started_by`, else the same owner)."""
         row = self._run_row(run_id)
         owner = started_by or row.started_by
-        return self.create_run(self.load_sample(run_id), self.load_plan(run_id), started_by=owner,
+        plan = [spec for spec in self.load_plan(run_id) if not spec["kind"].startswith(ENSEMBLE_PREFIX)]
+        return self.create_run(self.load_sample(run_id), plan, started_by=owner,
                                shared=row.shared, command=row.command, options=RunOptions.from_json(row.options_json))
 
     # -- the worker's writes -----------------------------------------------------------------
@@ -98,6 +99,24 @@ class Store:
         """Store the run-level parts (paired tests, warnings, environment) and close the run."""
         self.set_run_status(run_id, status, **closing_values(result))
         self.clear_progress(run_id)
+
+    def append_trials(self, run_id: str, entries: list[tuple[dict, TrialResult]], result: RunResult) -> None:
+        """Add trials built from the run's own finished ones (ensembles) after its last trial, with
+        its paired tests and warnings from `result` (the run with them), in one transaction. Refused
+        while the run is queued or running. They are not added to the plan: a rerun runs models only."""
+        with self.engine.begin() as db:
+            status = db.execute(sa.select(runs.c.status).where(runs.c.id == run_id)).scalar_one_or_none()
+            if status is None:
+                raise _no_run(run_id)
+            if status in ACTIVE:
+                raise InputError(f"Run {run_id} is {status}.", hint="Add ensembles once it has finished.")
+            start = db.execute(sa.select(sa.func.count()).select_from(trials).where(trials.c.run_id == run_id)).scalar()
+            db.execute(trials.insert(), [trial_row_of(run_id, start + i, spec) for i, (spec, _) in enumerate(entries)])
+            for i, (_, trial) in enumerate(entries):
+                write_trial(db, run_id, start + i, trial)
+            values = closing_values(result)
+            db.execute(runs.update().where(runs.c.id == run_id).values(
+                comparisons_json=values["comparisons_json"], warnings_json=values["warnings_json"]))
 
     def write_progress(self, run_id: str, **values) -> None:
         """Upsert the job's progress row (trial_position, trial_name, step, rows_done, ...)."""

@@ -24,6 +24,8 @@ class TaskOptions:
     label_descriptions: dict[str, str] = field(default_factory=dict)
     folds: int = 5
     seed: int = 0
+    #: Rules trials: the rules (core.rules.rules_as_settings).
+    rules: dict | None = None
 
 
 @dataclass
