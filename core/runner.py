@@ -96,11 +96,15 @@ def plan(
         for device in dict.fromkeys(devices or ["cpu"])
         for dtype in dict.fromkeys(dtypes or ["float32"])
     ]
-    specs += [TrialSpec(kind=RULES_KIND, model=rule_set["name"], device="cpu", dtype=NO_DTYPE, rules=rule_set)
-              for rule_set in rules or []]
+    specs += [rules_trial(rule_set) for rule_set in rules or []]
     if baselines:
         specs += [TrialSpec(kind=name, device="cpu", dtype=NO_DTYPE) for name in BASELINE_KINDS]
     return specs
+
+
+def rules_trial(rules: dict) -> TrialSpec:
+    """The trial of a rules set (`core.rules.rules_as_settings`): named after it, no model, no device choice."""
+    return TrialSpec(kind=RULES_KIND, model=rules["name"], device="cpu", dtype=NO_DTYPE, rules=rules)
 
 
 def run_plan(

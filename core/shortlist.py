@@ -13,7 +13,7 @@ from pathlib import Path
 from core import hub
 from core.errors import HubError, HubUnreachableError, InputError, LabelMappingError, ModelLoadError, RateLimitedError
 from core.loading import read_config
-from core.runner import NO_DTYPE, TrialSpec
+from core.runner import NO_DTYPE, TrialSpec, rules_trial
 from core.settings import Settings, get_settings
 from core.tasks import BASELINE_KINDS, MODEL_KINDS
 from core.tasks.base import DEFAULT_TEMPLATE
@@ -187,10 +187,12 @@ class PlanChoices:
     max_length: int | None = None
     baselines: bool = True
     label_descriptions: dict[str, str] = field(default_factory=dict)
+    #: Rules sets to score as trials (core.rules.rules_as_settings), e.g. from the rules editor.
+    rules: tuple[dict, ...] = ()
 
 
 def plan_trials(entries: list[ShortlistEntry], choices: PlanChoices) -> list[TrialSpec]:
-    """One trial per entry x device x dtype, then the baselines; checked before anything runs."""
+    """One trial per entry x device x dtype, one per rules set, then the baselines; checked before anything runs."""
     check_choices(entries, choices)
     specs = [
         TrialSpec(
@@ -201,15 +203,17 @@ def plan_trials(entries: list[ShortlistEntry], choices: PlanChoices) -> list[Tri
         )
         for entry in entries for device in choices.devices for dtype in choices.dtypes
     ]
+    specs += [rules_trial(rules) for rules in choices.rules]
     if choices.baselines:
         specs += [TrialSpec(kind=name, device="cpu", dtype=NO_DTYPE) for name in BASELINE_KINDS]
     return specs
 
 
 def check_choices(entries: list[ShortlistEntry], choices: PlanChoices) -> None:
-    if not entries:
-        raise InputError("The shortlist is empty.", hint="Add models on the Discover page first.")
-    if not choices.devices or not choices.dtypes:
+    if not entries and not choices.rules:
+        raise InputError("The shortlist is empty and there are no rules.",
+                         hint="Add models on the Discover page, or write rules in the rules editor.")
+    if entries and (not choices.devices or not choices.dtypes):
         raise InputError("No device or no dtype is selected.", hint="Pick at least one of each.")
     if choices.batch_size < 1:
         raise InputError(f"Batch size {choices.batch_size} is not positive.", hint="Give 1 or more, e.g. 32.")

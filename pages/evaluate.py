@@ -13,6 +13,7 @@ from core.shortlist import (
     unmapped_sample_labels,
 )
 from ui import progress, runs, state
+from ui.rules_editor import rules_editor
 
 UNMAPPED = ""
 
@@ -62,7 +63,7 @@ def warn_unmapped(rows: list[LabelMapRow], labels: list[str]) -> None:
         st.warning(f"Sample labels no model label maps to (those rows are always wrong): {state.md(', '.join(sample_side))}")
 
 
-def plan_choices() -> tuple[PlanChoices, dict[str, float]]:
+def plan_choices(rules: tuple[dict, ...]) -> tuple[PlanChoices, dict[str, float]]:
     st.subheader("Devices and settings")
     devices = [d.name for d in detect_devices()]
     left, right = st.columns(2)
@@ -75,7 +76,7 @@ def plan_choices() -> tuple[PlanChoices, dict[str, float]]:
     baselines = third.checkbox("Include baselines (majority, TF-IDF)", value=True)
     prices = price_inputs(chosen_devices)
     choices = PlanChoices(tuple(chosen_devices), tuple(dtypes), batch_size, max_length or None, baselines,
-                          dict(state.label_descriptions()))
+                          dict(state.label_descriptions()), rules)
     return choices, prices
 
 
@@ -104,15 +105,18 @@ state.start_page()
 
 st.title("Evaluate")
 current_sample, entries = state.sample(), state.shortlist().entries
-if current_sample is None or not entries:
-    st.info("Add models on the Discover page and a labeled sample on the Sample page first.")
-    st.page_link("pages/discover.py", label="Discover models")
+if current_sample is None:
+    st.info("Add a labeled sample on the Sample page first, and models on the Discover page (or write rules here).")
     st.page_link("pages/sample.py", label="Upload a sample")
+    st.page_link("pages/discover.py", label="Discover models")
 else:
     st.caption(f"{len(entries)} model(s) on {len(current_sample)} rows of {state.md(current_sample.source_name)}.")
+    if not entries:
+        st.info("No models are shortlisted: add some on the Discover page, or score rules alone below.")
+        st.page_link("pages/discover.py", label="Discover models")
     for item in entries:
         entry_settings(item, current_sample.label_set)
-    plan, price_per_hour = plan_choices()
+    plan, price_per_hour = plan_choices(rules_editor(current_sample))
     if st.button("Run evaluation", type="primary"):
         submit(plan, price_per_hour)
 if state.current_run() and runs.visible(state.current_run()):
