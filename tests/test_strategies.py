@@ -278,3 +278,32 @@ def test_every_kind_stores_probabilities_that_agree_with_its_labels(synthetic_cs
             chosen = p.probabilities[sample.label_set.index(p.labels[0])]
             assert chosen == pytest.approx(max(p.probabilities), abs=1e-6) and chosen == pytest.approx(p.score, abs=1e-6)
     assert set(KEYWORDS) == set(sample.label_set)
+
+
+# -- suggested keywords -----------------------------------------------------------------------
+
+
+def test_suggested_keywords_are_each_labels_own_words_and_scored_on_rows_they_were_not_chosen_from(
+        synthetic_csv, monkeypatch):
+    from core import keywords
+
+    sample = load_csv(synthetic_csv)
+    seen: list[set[str]] = []
+    choose = keywords.associated_words
+
+    def recording(texts, labels, label_set, per_label):
+        seen.append(set(texts))
+        return choose(texts, labels, label_set, per_label)
+
+    monkeypatch.setattr(keywords, "associated_words", recording)
+    suggestion = keywords.suggest_keywords(sample, per_label=4, folds=5, resamples=50)
+    for label, words in suggestion.keywords.items():
+        assert words and set(words) <= set(KEYWORDS[label]), (label, words)
+    folds, everything = seen[:-1], seen[-1]
+    assert len(folds) == 5 and everything == set(sample.texts)
+    held_out = [set(sample.texts) - chosen_from for chosen_from in folds]
+    assert all(rows for rows in held_out) and set().union(*held_out) == set(sample.texts)  # every row held out once
+    # the reported score is the rules' accuracy on held-out rows, recomputed here fold by fold
+    rules_of_all = suggestion.as_rules()
+    assert {rule.label for rule in rules_of_all.labels} == set(KEYWORDS)
+    assert 0.0 < suggestion.scores.accuracy <= 1.0 and suggestion.folds == 5
