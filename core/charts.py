@@ -13,12 +13,14 @@ import math
 
 import plotly.graph_objects as go
 
-from core.compare import Comparison
+from core.compare import Comparison, SliceCell, SliceRow
 from core.results import TrialResult
 
 TEMPLATE = "plotly_white"
 FONT = "system-ui, -apple-system, Segoe UI, Roboto, sans-serif"
 FRONT_COLOR, OTHER_COLOR, BASELINE_COLOR = "#1f6feb", "#8b949e", "#d29922"
+#: Background that shows through cells left empty: slices too small to rank.
+SMALL_SLICE_COLOR = "#d0d7de"
 ROW_HEIGHT_PX = 28
 
 
@@ -161,6 +163,49 @@ def paired_test_chart(comparison: Comparison) -> go.Figure | None:
     fig.update_yaxes(autorange="reversed", type="category")
     fig.update_xaxes(type="category")
     return _layout(fig, "Paired tests (McNemar, Holm-adjusted): p < 0.05 means the two differ", height=_rows_height(len(names)))
+
+
+def slice_chart(comparison: Comparison) -> go.Figure | None:
+    """Accuracy per slice (rows, "column: value") and trial (columns), the whole sample on top. Each cell
+    shows its accuracy and rows; a star marks the slice's leader; slices too small to rank are grey."""
+    table = comparison.slices
+    if not table.slices or not table.keys:
+        return None
+    overall = [comparison.row(key) for key in table.keys]
+    whole = [SliceCell(r.key, r.name, comparison.run.dataset.rows, r.accuracy, r.accuracy_ci, r.macro_f1) for r in overall]
+    lines = [(f"all rows ({comparison.run.dataset.rows})", whole, False, None)]
+    lines += [(_slice_label(row), [row.cell(key) for key in table.keys], row.small, row.leader) for row in table.slices]
+    fig = go.Figure(go.Heatmap(
+        z=[[None if small else cell.accuracy for cell in cells] for _, cells, small, _ in lines],
+        x=[safe(name) for name in table.names], y=[safe(label) for label, *_ in lines], zmin=0, zmax=1,
+        colorscale="Blues", colorbar={"title": "accuracy"}, xgap=1, ygap=1,
+        text=[[_slice_cell_text(cell, cell.key == leader) for cell in cells] for _, cells, _, leader in lines],
+        texttemplate="%{text}", customdata=[[_slice_hover(cell) for cell in cells] for _, cells, *_ in lines],
+        hovertemplate="%{y}<br>%{x}<br>%{customdata}<extra></extra>",
+    ))
+    fig.update_yaxes(autorange="reversed", type="category")
+    fig.update_xaxes(type="category", side="top")
+    fig.update_layout(plot_bgcolor=SMALL_SLICE_COLOR)
+    title = f"Accuracy per slice (★ leads the slice; grey: under {table.min_rows} rows, not ranked)"
+    return _layout(fig, title, height=_rows_height(len(lines)))
+
+
+def _slice_label(row: SliceRow) -> str:
+    return f"{row.label} ({row.rows}{', too few to rank' if row.small else ''})"
+
+
+def _slice_cell_text(cell: SliceCell, leads: bool) -> str:
+    if cell.accuracy is None:
+        return ""
+    return f"{'★ ' if leads else ''}{cell.accuracy:.2f} (n={cell.rows})"
+
+
+def _slice_hover(cell: SliceCell) -> str:
+    if cell.accuracy is None:
+        return "no predictions on these rows"
+    low, high = cell.accuracy_ci
+    f1 = "" if cell.macro_f1 is None else f", macro-F1 {cell.macro_f1:.3f}"
+    return f"accuracy {cell.accuracy:.3f} (95% CI {low:.3f} to {high:.3f}) on {cell.rows} rows{f1}"
 
 
 def label_distribution_chart(counts: dict[str, int]) -> go.Figure:

@@ -171,6 +171,17 @@ def bootstrap_ci(statistic, n: int, resamples: int, seed: int) -> tuple[float, f
     return float(low), float(high)
 
 
+def proportion_bootstrap_ci(successes: int, n: int) -> tuple[float, float]:
+    """The 95% percentile bootstrap interval of a proportion (accuracy), computed exactly instead of by
+    resampling: n rows drawn with replacement hold Binomial(n, successes / n) successes. The same
+    method as `bootstrap_ci`, without its Monte Carlo noise and in constant time (slices score every
+    trial on every slice at each look)."""
+    if n < 1:
+        raise ValueError("a proportion needs at least one row")
+    low, high = stats.binom.ppf([ALPHA / 2, 1 - ALPHA / 2], n, successes / n)
+    return float(low) / n, float(high) / n
+
+
 def macro_f1_of(true_codes: np.ndarray, pred_codes: np.ndarray, classes: int) -> np.ndarray:
     """Macro-F1 of each row of (resamples, n) code arrays; code `classes` means 'other'.
 

@@ -32,15 +32,18 @@ class SampleFile:
     text_pair_column: str | None = None
     label_sep: str | None = None
     sha256: str = ""  # of `raw`: a changed file changes the working set's fingerprint
+    slice_columns: tuple[str, ...] = ()  # metadata columns to slice the scores by
 
     def load(self) -> LabeledSample:
         return dataset.load_csv(self.raw, text_column=self.text_column, text_pair_column=self.text_pair_column,
-                        label_column=self.label_column, label_sep=self.label_sep, source_name=self.name)
+                        label_column=self.label_column, label_sep=self.label_sep, source_name=self.name,
+                        slice_columns=list(self.slice_columns))
 
     @classmethod
     def of(cls, sample: LabeledSample, *, name: str, raw: bytes) -> SampleFile:
         columns = sample.columns
-        return cls(name, raw, columns.text, columns.label, columns.text_pair, sample.label_sep, hashlib.sha256(raw).hexdigest())
+        return cls(name, raw, columns.text, columns.label, columns.text_pair, sample.label_sep, hashlib.sha256(raw).hexdigest(),
+                   tuple(sample.metadata))
 
 
 @dataclass(frozen=True)
@@ -68,10 +71,15 @@ class WorkingSet:
         sample = document.get("sample")
         return cls(
             shortlist=Shortlist([entry_from_dict(e) for e in document.get("shortlist", [])]),
-            sample=SampleFile(raw=sample_raw, **sample) if sample and sample_raw is not None else None,
+            sample=sample_file_from(sample, sample_raw) if sample and sample_raw is not None else None,
             label_descriptions=dict(document.get("label_descriptions") or {}),
             run_id=document.get("run_id"),
         )
+
+
+def sample_file_from(document: dict, raw: bytes) -> SampleFile:
+    """The sample file of a stored working set (one saved before slices has no slice columns)."""
+    return SampleFile(raw=raw, **{**document, "slice_columns": tuple(document.get("slice_columns") or ())})
 
 
 def entry_to_dict(entry: ShortlistEntry) -> dict:

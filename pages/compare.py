@@ -7,10 +7,11 @@ from core.errors import InputError
 from core import charts
 from core.compare import Comparison, build_comparison
 from core.dataset import LabeledSample
-from core.report import neutralize_frame
+from core.report import neutralize_frame, slice_cells, slice_header
 from core.results import RunResult
 from core.store import DONE, QUEUED, RUNNING
 from ui import progress, runs, state
+from ui.ensembles import ensemble_control
 
 
 def options_for(run_id: str) -> tuple[float | None, dict[str, float]]:
@@ -34,7 +35,8 @@ def leaderboard(comparison: Comparison) -> None:
         "macro-F1 95% CI": _interval(r.macro_f1_ci), "p50 ms": r.p50_ms, "p95 ms": r.p95_ms,
         "rows/s": r.throughput_per_s, "load s": r.load_s, "memory MB": r.memory_mb,
         "parameters (M)": r.parameters / 1e6 if r.parameters else None, "cost per 1k": r.cost_per_1k,
-        "Pareto": r.on_front, "warning": " ".join(r.warnings), "error": r.error or "",
+        "Pareto": r.on_front, "members": ", ".join(r.settings.get("members", [])) if r.kind.startswith("ensemble-") else "",
+        "warning": " ".join(r.warnings), "error": r.error or "",
     } for r in comparison.leaderboard])
     st.dataframe(frame, hide_index=True, column_config={
         "accuracy": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="%.3f"),
@@ -74,6 +76,21 @@ def per_class(comparison: Comparison) -> None:
     st.write(state.md(comparison.paired.sentence))
 
 
+def slices(comparison: Comparison) -> None:
+    st.subheader("Slices")
+    table = comparison.slices
+    if not table.slices:
+        st.caption(state.md(table.note or "This run has no slices."))
+        return
+    st.caption(f"Each trial on each slice: the columns chosen on Sample to slice by, and text length in quartiles of "
+               f"tokens. Slices under {table.min_rows} rows are shown but not ranked.")
+    for sentence in table.sentences:
+        st.markdown(f"- {state.md(sentence)}")
+    st.plotly_chart(charts.slice_chart(comparison), key="slices")
+    st.dataframe(pd.DataFrame([slice_cells(row) for row in table.slices], columns=slice_header(table.names)),
+                 hide_index=True)
+
+
 def error_browser(comparison: Comparison) -> None:
     st.subheader("Errors")
     errors = comparison.errors
@@ -95,17 +112,20 @@ def error_browser(comparison: Comparison) -> None:
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def done_run(run_id: str, _store) -> tuple[RunResult, LabeledSample | None]:
-    """A done run and its sample, read once per server: a done run never changes (only stopped runs
-    can be resumed), and big ones take seconds to read. The caller checks that the viewer may see it."""
+def done_run(run_id: str, trials: int, _store) -> tuple[RunResult, LabeledSample | None]:
+    """A done run and its sample, read once per server and trial count: a done run changes only when
+    ensembles are added (only stopped runs can be resumed), and big ones take seconds to read. The
+    caller checks that the viewer may see it."""
     return _store.load_run(run_id), _store.load_sample(run_id)
 
 
 def show(run_id: str) -> None:
     store = state.store()
     try:
-        status = store.job_progress(run_id).status
-        run, sample = done_run(run_id, store) if status == DONE else (store.load_run(run_id), store.load_sample(run_id))
+        job = store.job_progress(run_id)
+        status = job.status
+        run, sample = (done_run(run_id, job.trial_count, store) if status == DONE
+                       else (store.load_run(run_id), store.load_sample(run_id)))
     except InputError:
         st.error(f"Run {state.md(run_id)} does not exist (deleted?). Pick another one above.")
         return
@@ -121,8 +141,11 @@ def show(run_id: str) -> None:
     comparison = build_comparison(run, sample=sample, latency_budget_ms=budget, price_per_hour=prices)
     recommendation(comparison)
     leaderboard(comparison)
+    if status not in (QUEUED, RUNNING):
+        ensemble_control(run_id, run)
     trade_offs(comparison)
     per_class(comparison)
+    slices(comparison)
     error_browser(comparison)
 
 

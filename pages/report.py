@@ -23,6 +23,7 @@ def downloads(report, stem: str) -> None:
     html.download_button("HTML (interactive, offline)", lambda: render_html(report), f"{stem}.html", "text/html")
     csv.download_button("CSV: leaderboard", lambda: render_csv(report)["leaderboard"], f"{stem}.leaderboard.csv", "text/csv")
     csv.download_button("CSV: predictions", lambda: render_csv(report)["predictions"], f"{stem}.predictions.csv", "text/csv")
+    csv.download_button("CSV: slices", lambda: render_csv(report)["slices"], f"{stem}.slices.csv", "text/csv")
     json_.download_button("JSON (full results)", lambda: render_json(report), f"{stem}.json", "application/json")
     markdown.download_button("Markdown summary", lambda: render_markdown(report), f"{stem}.md", "text/markdown")
     if find_chromium() is None:

@@ -47,12 +47,26 @@ def column_form(name: str, raw: bytes) -> None:
             label_column=label.selectbox("Label column", columns, index=_index(columns, guessed and guessed.label)),
             label_sep=separator.text_input("Multi-label separator", placeholder="e.g. ;") or None,
         )
+        others = [c for c in columns if not guessed or c not in (guessed.text, guessed.text_pair, guessed.label)]
+        chosen["slice_columns"] = st.multiselect(
+            "Slice scores by", others, default=_kept_slices(name, others),
+            help="Metadata columns such as channel, product or language: Compare scores every model on each of their "
+                 "values. Text length (quartiles of tokens) is always added.",
+        )
         if st.form_submit_button("Use this sample", type="primary"):
             load(name, raw, chosen)
 
 
 def _index(options: list[str], wanted: str | None) -> int:
     return options.index(wanted) if wanted in options else 0
+
+
+def _kept_slices(name: str, options: list[str]) -> list[str]:
+    """The slice columns of the sample in use, when it came from this file."""
+    current = state.sample()
+    if current is None or current.source_name != name:
+        return []
+    return [column for column in current.metadata if column in options]
 
 
 def _optional(column: str) -> str | None:
@@ -80,6 +94,9 @@ def summary(sample: LabeledSample) -> None:
     st.caption(f"{state.md(sample.source_name)}: content sha256 {sample.sha256[:16]}...,"
                f" {'multi-label' if sample.multi_label else 'one label per row'}.")
     st.plotly_chart(charts.label_distribution_chart(sample.label_counts), key="label_distribution")
+    sliced = [f"{state.md(column)} ({len(set(values))} values)" for column, values in sample.metadata.items()]
+    st.caption("Compare will also score each model per slice of " + ", ".join([*sliced, "text length (quartiles of tokens)"])
+               + ("." if sliced else "; choose columns under \"Slice scores by\" to slice by more."))
     for warning in sample.warnings + balance_warnings(sample):
         st.warning(state.md(warning))
     length_warnings(sample)

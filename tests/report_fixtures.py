@@ -3,6 +3,7 @@ and hand-built runs for edge cases and hostile content."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from core.metrics import compare_pairs, compute_scores
 from core.results import DatasetSummary, LatencyStats, RowPrediction, RunResult, TrialResult
 from core.runner import plan, run_plan
 from core.settings import Settings
+from core.slices import slice_memberships
 
 MISSING_MODEL = "/nonexistent/model-folder"
 SETTINGS = Settings(bootstrap_resamples=50, latency_rows=4)
@@ -75,7 +77,7 @@ def make_run(sample: LabeledSample, trials: list[TrialResult], *, command: str |
     correct = {t.key: np.array([p.correct for p in t.predictions]) for t in ok}
     return RunResult(
         dataset=DatasetSummary.of(sample), environment=ENVIRONMENT, results=trials, comparisons=compare_pairs(correct),
-        warnings=[], created_at="2025-01-02T03:04:05+00:00", command=command,
+        warnings=[], created_at="2025-01-02T03:04:05+00:00", command=command, slices=slice_memberships(sample),
     )
 
 
@@ -92,6 +94,7 @@ def hostile_run() -> tuple[RunResult, LabeledSample]:
     truth = [labels[i % 4] for i in range(24)]
     texts = [f"row {i} {HOSTILE[i % len(HOSTILE)]} {JS_LINK}" for i in range(24)]
     sample = make_sample(texts, truth, source=f"tickets {SCRIPT}.csv")
+    sample = replace(sample, metadata={f"channel {SCRIPT}": [(IMG, HYPERLINK, "-1")[i % 3] for i in range(24)]})
     first = [truth[i] if i % 3 else labels[(i + 1) % 4] for i in range(24)]
     second = [truth[i] if i % 2 else labels[(i + 2) % 4] for i in range(24)]
     trials = [

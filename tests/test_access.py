@@ -176,7 +176,8 @@ def test_two_sessions_never_see_each_others_sample_or_shortlist(hub_and_store, t
     second = AppTest.from_file(APP, default_timeout=60).run()
     second.switch_page("pages/evaluate.py").run()
     assert "sample" not in second.session_state
-    assert second.info[0].value.startswith("Add models on the Discover page and a labeled sample")
+    assert second.info[0].value.startswith("Add a labeled sample on the Sample page first")
+    assert "shortlist" not in second.session_state or not second.session_state["shortlist"].entries
 
 
 def test_a_signed_in_users_working_set_comes_back_in_a_new_session_until_they_start_over(hub_and_store, monkeypatch, tmp_path):

@@ -207,6 +207,40 @@ def test_the_sample_preview_is_parsed_once_per_file_not_on_every_rerun(env, monk
     assert_no_failure(app)
 
 
+def test_slice_columns_chosen_on_sample_reach_the_run_and_compare_shows_the_slices(env):
+    from dataclasses import asdict
+
+    from core.runner import plan, run_plan
+    from tests.test_slices import channel_csv
+
+    app = app_on("sample")
+    app.file_uploader[0].upload("tickets.csv", channel_csv(), "text/csv")
+    app.run()
+    chooser = next(m for m in app.multiselect if m.label == "Slice scores by")
+    assert chooser.options == ["channel"], "text and label columns are not offered"
+    chooser.set_value(["channel"])
+    next(b for b in app.button if b.label == "Use this sample").click()
+    app.run()
+    assert_no_failure(app)
+    sample = app.session_state["sample"]
+    assert sample.metadata == load_csv(channel_csv(), slice_columns=["channel"]).metadata
+    assert app.session_state["sample_file"].slice_columns == ("channel",), "kept in the working set"
+    assert next(m for m in app.multiselect if m.label == "Slice scores by").value == ["channel"]
+
+    specs = plan([], baselines=True)  # what Evaluate submits: the session's sample, metadata and all
+    store = Store(settings=get_settings())
+    run_id = store.save_completed_run(sample, [asdict(s) for s in specs], run_plan(specs, sample, settings=get_settings()))
+    assert store.load_run(run_id).slices["channel"] == sample.metadata["channel"]
+    app.switch_page("pages/compare.py")
+    app.query_params["run"] = run_id
+    app.run()
+    assert_no_failure(app)
+    assert "Slices" in [h.value for h in app.subheader]
+    assert any("channel: fax (5 rows)" in m.value for m in app.markdown), "the small slice is called out"
+    table = next(d.value for d in app.dataframe if "slice" in d.value.columns)
+    assert "channel: chat" in set(table["slice"]) and "channel: fax (too few rows to rank)" in set(table["slice"])
+
+
 @pytest.fixture
 def worker_stopper(env):
     """Stop the worker the Evaluate page starts, when the test ends."""

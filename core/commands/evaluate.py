@@ -27,6 +27,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--text-column")
     parser.add_argument("--text-pair-column")
     parser.add_argument("--label-column")
+    parser.add_argument("--slice-column", action="append", default=[], metavar="C",
+                        help="metadata column to score every trial per value of, e.g. channel (repeatable; "
+                             "text-length quartiles are always added)")
     parser.add_argument("--label-sep", help="separator of several labels in one cell, e.g. ';' (multi-label)")
     parser.add_argument("--delimiter", help="CSV delimiter (detected when not given)")
     parser.add_argument("--kind", default=AUTO, choices=[AUTO, *MODEL_KINDS])
@@ -86,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
     sample = load_csv(
         args.data, text_column=args.text_column, text_pair_column=args.text_pair_column,
         label_column=args.label_column, label_sep=args.label_sep, delimiter=args.delimiter,
+        slice_columns=args.slice_column,
     )
     for warning in sample.warnings:
         print(f"warning: {warning}", file=sys.stderr)
@@ -112,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
     print(format_table(result))
     for warning in result.warnings:
         print(f"\nnote: {warning}")
+    print_slice_callouts(result, sample)
     written = write_results(result, out)
     if args.store:
         from core.store import Store
@@ -122,6 +127,16 @@ def run(args: argparse.Namespace) -> int:
     if not written:
         return 2
     return 0 if result.succeeded else 1
+
+
+def print_slice_callouts(result: RunResult, sample) -> None:
+    """What stands out per slice, in the words the Compare page and the report use."""
+    if not result.succeeded:
+        return
+    from core.compare import build_comparison
+
+    for sentence in build_comparison(result, sample=sample).slices.sentences:
+        print(f"\nslice: {sentence}")
 
 
 def write_results(result: RunResult, out: Path) -> bool:

@@ -23,7 +23,7 @@ SUFFIXES = {".html": "html", ".htm": "html", ".pdf": "pdf", ".csv": "csv", ".jso
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("source", metavar="RESULTS.json|RUN_ID", help="a results file, or the id of a stored run")
     parser.add_argument("--format", choices=FORMATS, help="report format (default: from the --out suffix)")
-    parser.add_argument("--out", required=True, help="where to write the report (csv also writes NAME.predictions.csv)")
+    parser.add_argument("--out", required=True, help="where to write the report (csv also writes NAME.predictions.csv and NAME.slices.csv)")
     parser.add_argument("--data", help="the labeled CSV the run evaluated, to include error examples with their texts")
     parser.add_argument("--latency-budget-ms", type=float, help="recommend the most accurate trial within this p95 latency per row")
     parser.add_argument("--price-per-hour", action="append", default=[], metavar="DEVICE=PRICE",

@@ -15,16 +15,19 @@ from core.compare.leaderboard import (
 )
 from core.compare.model import (
     EXAMPLES_PER_MODEL, ONE_POINT, ClassF1, Comparison, DeviceGroup, DeviceRow, Disagreement, ErrorExample,
-    ErrorExamples, LeaderboardRow, PairedSummary, Recommendation, TrialErrors,
+    ErrorExamples, LeaderboardRow, PairedSummary, Recommendation, SliceCallout, SliceCell, SliceRow, SliceTable,
+    TrialErrors,
 )
 from core.compare.paired import group_indistinguishable, paired_tests_of, summarize_tests
 from core.compare.recommendation import recommend
+from core.compare.slices import build_slice_table
 from core.dataset import LabeledSample
 from core.results import RunResult
 
 __all__ = [
     "ONE_POINT", "ClassF1", "Comparison", "DeviceGroup", "DeviceRow", "Disagreement", "ErrorExample", "ErrorExamples",
-    "LeaderboardRow", "PairedSummary", "Recommendation", "TrialErrors", "build_comparison", "cost_per_1k",
+    "LeaderboardRow", "PairedSummary", "Recommendation", "SliceCallout", "SliceCell", "SliceRow", "SliceTable",
+    "TrialErrors", "build_comparison", "build_slice_table", "cost_per_1k",
     "group_indistinguishable", "name_trials", "pareto_front",
 ]
 
@@ -45,10 +48,12 @@ def build_comparison(
     leaderboard = build_leaderboard(run, names, prices)
     paired = summarize_tests(leaderboard, paired_tests_of(run))
     front = sorted((r for r in leaderboard if r.on_front), key=lambda r: r.p50_ms)
+    ranked = [r for r in leaderboard if r.ok and r.accuracy is not None]
     return Comparison(
         run=run, names=names, leaderboard=leaderboard, front=[r.key for r in front],
         devices=compare_devices(run, names), class_f1=build_class_f1(run, leaderboard), paired=paired,
         recommendation=recommend(leaderboard, paired.groups, latency_budget_ms),
         errors=collect_errors(run, names, usable, examples_per_model) if usable else omitted_errors(mismatch),
         notes=[mismatch] if mismatch else [], latency_budget_ms=latency_budget_ms, price_per_hour=prices,
+        slices=build_slice_table(run, ranked, usable),
     )

@@ -148,6 +148,79 @@ class ErrorExamples:
     note: str | None = None
 
 
+#: A slice with fewer rows is not ranked: at 20 rows a 95% interval of accuracy is still about 0.4 wide.
+MIN_SLICE_ROWS = 20
+#: A trial "drops" on a slice when its accuracy there is more than this far below its overall accuracy
+#: (and the two intervals do not overlap).
+SLICE_DROP = 0.10
+LEADER_CHANGE, DROP, TOO_SMALL = "leader-change", "drop", "too-small"
+
+
+@dataclass(frozen=True)
+class SliceCell:
+    """One trial on one slice: accuracy with its 95% percentile bootstrap interval (the leaderboard's
+    method, computed exactly) and macro-F1 over the labels present in the slice (None when the sample's
+    rows are not available)."""
+
+    key: str
+    name: str
+    rows: int
+    accuracy: float | None
+    accuracy_ci: tuple[float, float] | None
+    macro_f1: float | None
+
+
+@dataclass(frozen=True)
+class SliceRow:
+    """One value of one slice column (e.g. channel: email): its rows, and every trial on them in
+    leaderboard order; `leader` is None for a slice too small to rank."""
+
+    column: str
+    value: str
+    rows: int
+    small: bool
+    leader: str | None
+    cells: list[SliceCell]
+
+    @property
+    def label(self) -> str:
+        return f"{self.column}: {self.value}"
+
+    def cell(self, key: str) -> SliceCell | None:
+        return next((c for c in self.cells if c.key == key), None)
+
+
+@dataclass(frozen=True)
+class SliceCallout:
+    """A finding about the slices, in words: the leader changes, a trial drops, or slices are too small."""
+
+    kind: str
+    sentence: str
+    column: str | None = None
+    value: str | None = None
+    trial: str | None = None
+
+
+@dataclass(frozen=True)
+class SliceTable:
+    """Every successful trial scored on every slice (metadata columns and text-length quartiles)."""
+
+    keys: list[str] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
+    slices: list[SliceRow] = field(default_factory=list)
+    callouts: list[SliceCallout] = field(default_factory=list)
+    min_rows: int = MIN_SLICE_ROWS
+    note: str | None = None
+
+    @property
+    def columns(self) -> list[str]:
+        return list(dict.fromkeys(row.column for row in self.slices))
+
+    @property
+    def sentences(self) -> list[str]:
+        return [callout.sentence for callout in self.callouts]
+
+
 @dataclass(frozen=True)
 class Comparison:
     """One run compared: `front` is the Pareto front's keys, fastest first; `names` maps keys to short names."""
@@ -164,6 +237,7 @@ class Comparison:
     notes: list[str]
     latency_budget_ms: float | None = None
     price_per_hour: dict[str, float] = field(default_factory=dict)
+    slices: SliceTable = field(default_factory=SliceTable)
 
     def row(self, key: str) -> LeaderboardRow:
         return next(r for r in self.leaderboard if r.key == key)

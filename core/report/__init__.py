@@ -20,10 +20,10 @@ from core.report.model import (
     FORMATS, Chart, Report, ReportError, ReportOptions, build_report, command_to_reproduce, format_time,
 )
 from core.report.pdf import find_chromium, render_pdf, run_chromium
-from core.report.spreadsheet import neutralize, neutralize_frame, predictions_path, render_csv
+from core.report.spreadsheet import neutralize, neutralize_frame, predictions_path, render_csv, slices_path
 from core.report.tables import (
     LEADERBOARD_COLUMNS, all_warnings, environment_facts, leaderboard_cells, leaderboard_frame, predictions_frame,
-    predictions_table, sample_facts,
+    predictions_table, sample_facts, slice_cells, slice_frame, slice_header,
 )
 
 __all__ = [
@@ -32,18 +32,20 @@ __all__ = [
     "format_time", "leaderboard_cells", "leaderboard_frame", "md", "md_table", "neutralize", "neutralize_frame",
     "plotly_js", "predictions_frame", "predictions_path", "predictions_table", "render_csv", "render_html",
     "render_json", "render_markdown", "render_pdf", "report_from_dict", "report_to_dict", "command_to_reproduce",
-    "run_chromium", "sample_facts", "sample_from_rows", "script_hash", "write_report",
+    "run_chromium", "sample_facts", "sample_from_rows", "script_hash", "slice_cells", "slice_frame", "slice_header",
+    "slices_path", "write_report",
 ]
 
 
 def write_report(report: Report, fmt: str, out: str | Path) -> list[Path]:
-    """Write `report` as `fmt` to `out`; CSV also writes the predictions next to it. Returns the paths."""
+    """Write `report` as `fmt` to `out`; CSV also writes the predictions and the slices next to it. Returns the paths."""
     if fmt not in FORMATS:
         raise InputError(f"Unknown report format {fmt!r}.", hint=f"Pick one of: {', '.join(FORMATS)}.")
     out = check_output_path(out)
     if fmt == "csv":
         tables = render_csv(report)
-        return [write_atomically(out, tables["leaderboard"]), write_atomically(predictions_path(out), tables["predictions"])]
+        return [write_atomically(out, tables["leaderboard"]), write_atomically(predictions_path(out), tables["predictions"]),
+                write_atomically(slices_path(out), tables["slices"])]
     if fmt == "pdf":
         return [write_atomically(out, render_pdf(report))]
     renderers = {"html": render_html, "json": render_json, "md": render_markdown}

@@ -16,7 +16,7 @@ from core import charts
 from core.report.model import Chart, Report
 from core.report.tables import (
     LEADERBOARD_COLUMNS, all_warnings, environment_facts, fmt_cost, fmt_interval, fmt_labels, fmt_number, fmt_parameters,
-    leaderboard_cells, sample_facts,
+    leaderboard_cells, sample_facts, slice_cells, slice_header,
 )
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -77,6 +77,9 @@ def build_charts(report: Report) -> list[Chart]:
         ("class-f1", "F1 per class", "Where each trial is strong or weak, label by label.", charts.class_f1_chart(comparison)),
         ("paired", "Paired tests", "Holm-adjusted p-values of McNemar's exact test for every two trials; "
          "dark cells are pairs that differ.", charts.paired_test_chart(comparison)),
+        ("slice-accuracy", "Accuracy per slice", "Each trial's accuracy on each slice of the sample (a value of a column chosen "
+         "to slice by, or a quartile of text length in tokens), the whole sample on top; the star marks the slice's "
+         "leader, grey cells slices too small to rank.", charts.slice_chart(comparison)),
         ("labels", "Rows per label", "The sample's label distribution.", charts.label_distribution_chart(report.run.dataset.labels)),
     ]
     trials = {t.key: t for t in report.run.results}
@@ -98,4 +101,5 @@ def render_html(report: Report) -> str:
         columns=list(LEADERBOARD_COLUMNS), cells=leaderboard_cells, sample_facts=sample_facts(report),
         environment_facts=environment_facts(report), warnings=all_warnings(report),
         trials={t.key: t for t in report.run.results},
+        slice_header=slice_header(report.comparison.slices.names), slice_cells=slice_cells,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 
 from core.dataset import LabeledSample
 from core.report.model import Report, ReportOptions, build_report
@@ -16,6 +17,7 @@ def report_to_dict(report: Report) -> dict:
         "latency_budget_ms": report.options.latency_budget_ms, "price_per_hour": dict(report.options.price_per_hour),
         "author": report.options.author, "examples_per_model": report.options.examples_per_model,
         "generated_at": report.generated_at,
+        "slice_table": asdict(report.comparison.slices),
     }
     if report.sample is not None:
         block["sample_rows"] = {

@@ -7,7 +7,9 @@ import re
 from core.compare import Comparison
 from core.markdown import md
 from core.report.model import Report, format_time
-from core.report.tables import LEADERBOARD_COLUMNS, all_warnings, fmt_labels, fmt_number, leaderboard_cells
+from core.report.tables import (
+    LEADERBOARD_COLUMNS, all_warnings, fmt_labels, fmt_number, leaderboard_cells, slice_cells, slice_header,
+)
 
 
 def md_table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -36,7 +38,7 @@ def render_markdown(report: Report) -> str:
             for r in c.leaderboard]
     lines += ["## Leaderboard", "", *md_table(list(LEADERBOARD_COLUMNS), rows), ""]
     lines += ["## Paired tests", "", md(c.paired.sentence), ""]
-    lines += _markdown_devices(c) + _markdown_errors(c) + _markdown_warnings(report)
+    lines += _markdown_devices(c) + _markdown_slices(c) + _markdown_errors(c) + _markdown_warnings(report)
     lines += ["## Reproduce", "", *code_block(report.reproduce, "bash")]
     if report.reproduce_note:
         lines += ["", md(report.reproduce_note)]
@@ -49,6 +51,16 @@ def _markdown_devices(c: Comparison) -> list[str]:
     rows = [[g.model, f"{r.device}, {r.dtype}", fmt_number(r.p50_ms), f"{r.latency_speedup:.2f}x" if r.latency_speedup else "",
              "" if r.agreement is None else f"{r.agreement:.1%}"] for g in c.devices for r in g.rows]
     return ["## Devices and dtypes", "", *md_table(["model", "device, dtype", "p50 ms", "speed-up", "agreement"], rows), ""]
+
+
+def _markdown_slices(c: Comparison) -> list[str]:
+    table = c.slices
+    if not table.slices:
+        return []
+    rows = [slice_cells(row) for row in table.slices]
+    callouts = [*[f"- {md(s)}" for s in table.sentences], ""] if table.sentences else []
+    return ["## Slices", "", *callouts, "Accuracy [95% CI] and macro-F1 of each trial on each slice; ★ leads the slice.", "",
+            *md_table(slice_header(table.names), rows), ""]
 
 
 def _markdown_errors(c: Comparison) -> list[str]:

@@ -11,6 +11,7 @@ from core.compare import Comparison, build_comparison
 from core.dataset import LabeledSample
 from core.errors import AppError
 from core.results import RunResult, evaluate_command
+from core.slices import metadata_of
 
 FORMATS = ("html", "pdf", "csv", "json", "md")
 
@@ -92,6 +93,7 @@ def command_to_reproduce(run: RunResult) -> tuple[str, str | None]:
                         ("--text-pair-column", run.dataset.columns.get("text_pair"))):
         if value:
             args += [name, value]
+    args += _repeated("--slice-column", list(metadata_of(run.slices)))
     for model in dict.fromkeys(t.model for t in models):
         args += ["--model", model]
     args += _repeated("--device", [t.device for t in models]) + _repeated("--dtype", [t.dtype for t in models])

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from core.report.model import Report
-from core.report.tables import leaderboard_frame, predictions_frame
+from core.report.tables import leaderboard_frame, predictions_frame, slice_frame
 
 
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
@@ -40,12 +40,18 @@ def neutralize_frame(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def render_csv(report: Report) -> dict[str, str]:
-    """Two tables: the leaderboard and the per-row predictions, cells neutralized for spreadsheets."""
+    """Three tables: the leaderboard, the per-row predictions and the scores per slice, cells neutralized
+    for spreadsheets."""
     return {
         "leaderboard": neutralize_frame(leaderboard_frame(report)).to_csv(index=False, lineterminator="\n"),
         "predictions": neutralize_frame(predictions_frame(report)).to_csv(index=False, lineterminator="\n"),
+        "slices": neutralize_frame(slice_frame(report)).to_csv(index=False, lineterminator="\n"),
     }
 
 
 def predictions_path(out: Path) -> Path:
     return out.with_name(out.stem + ".predictions.csv")
+
+
+def slices_path(out: Path) -> Path:
+    return out.with_name(out.stem + ".slices.csv")

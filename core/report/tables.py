@@ -6,7 +6,7 @@ import json
 
 import pandas as pd
 
-from core.compare import LeaderboardRow
+from core.compare import LeaderboardRow, SliceCell, SliceRow
 from core.dataset import LabeledSample
 from core.report.model import Report
 from core.results import RunResult
@@ -135,3 +135,42 @@ def predictions_table(run: RunResult, sample: LabeledSample | None, names: dict[
             records.append(record)
     skipped = {"text", "text_pair", "true_labels"} if sample is None else set() if sample.pairs else {"text_pair"}
     return pd.DataFrame.from_records(records, columns=[c for c in PREDICTION_COLUMNS if c not in skipped])
+
+
+#: Marks the most accurate trial on a slice (slices too small to rank have none).
+LEADS = "★"
+
+
+def slice_header(names: list[str]) -> list[str]:
+    return ["slice", "rows", *names]
+
+
+def slice_cells(row: SliceRow) -> list[str]:
+    """One slice as formatted cells: its name, its rows, then each trial's accuracy [95% CI] and macro-F1."""
+    name = row.label + (" (too few rows to rank)" if row.small else "")
+    return [name, str(row.rows), *[fmt_slice_cell(cell, cell.key == row.leader) for cell in row.cells]]
+
+
+def fmt_slice_cell(cell: SliceCell, leads: bool = False) -> str:
+    if cell.accuracy is None:
+        return ""
+    text = (f"{LEADS} " if leads else "") + fmt_interval(cell.accuracy, cell.accuracy_ci)
+    return text + ("" if cell.macro_f1 is None else f"; macro-F1 {cell.macro_f1:.3f}")
+
+
+def slice_frame(report: Report) -> pd.DataFrame:
+    """Every trial on every slice with raw numbers (long format: one row per slice x trial)."""
+    comparison = report.comparison
+    records = [
+        {"slice_column": row.column, "slice": row.value, "rows": cell.rows, "too_small_to_rank": row.small,
+         "trial": cell.name, "model": comparison.row(cell.key).model, "kind": comparison.row(cell.key).kind,
+         "accuracy": cell.accuracy, "accuracy_low": cell.accuracy_ci[0] if cell.accuracy_ci else None,
+         "accuracy_high": cell.accuracy_ci[1] if cell.accuracy_ci else None, "macro_f1": cell.macro_f1,
+         "leads_slice": cell.key == row.leader}
+        for row in comparison.slices.slices for cell in row.cells
+    ]
+    return pd.DataFrame.from_records(records, columns=SLICE_COLUMNS)
+
+
+SLICE_COLUMNS = ["slice_column", "slice", "rows", "too_small_to_rank", "trial", "model", "kind", "accuracy", "accuracy_low",
+                 "accuracy_high", "macro_f1", "leads_slice"]
