@@ -35,7 +35,7 @@ def leaderboard(comparison: Comparison) -> None:
         "macro-F1 95% CI": _interval(r.macro_f1_ci), "p50 ms": r.p50_ms, "p95 ms": r.p95_ms,
         "rows/s": r.throughput_per_s, "load s": r.load_s, "memory MB": r.memory_mb,
         "parameters (M)": r.parameters / 1e6 if r.parameters else None, "cost per 1k": r.cost_per_1k,
-        "Pareto": r.on_front, "members": ", ".join(r.settings.get("members", [])) if r.kind.startswith("ensemble-") else "",
+        "Pareto": r.on_front, "rules / ensemble": r.combines,
         "warning": " ".join(r.warnings), "error": r.error or "",
     } for r in comparison.leaderboard])
     st.dataframe(frame, hide_index=True, column_config={

@@ -15,7 +15,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from core.__main__ import main as cli
 from core.dataset import load_csv
 from core.ensembles import EnsembleSpec, add_ensembles, add_to_stored_run, with_ensembles
-from core.results import RowPrediction, read_json, run_to_dict, validate
+from core.results import read_json, run_to_dict, validate
 from core.rules import RulesError, dump_rules, load_rules, parse_rules_text, rules_as_settings
 from core.runner import plan, run_plan
 from core.settings import Settings

@@ -61,7 +61,9 @@ def test_rules_alone_from_the_editor_then_an_ensemble_added_on_compare(env, work
     for kind in ("ensemble-vote", "ensemble-rules-first"):
         trial = next(t for t in stored.results if t.kind == kind)
         assert board.loc[kind, "accuracy"] == pytest.approx(trial.metrics.accuracy)
-        assert board.loc[kind, "members"] == "ticket_rules.yaml, baseline-tfidf"
+        assert board.loc[kind, "rules / ensemble"] == "ensemble of ticket_rules.yaml, baseline-tfidf"
+    coverage = stored.results[0].coverage
+    assert board.loc["ticket_rules.yaml", "rules / ensemble"] == f"rules fired on {coverage:.0%} of rows"
     rules_first = next(t for t in stored.results if t.kind == "ensemble-rules-first")
     tfidf = next(t for t in stored.results if t.kind == "baseline-tfidf")
     for rule, model, both in zip(rules_trial.predictions, tfidf.predictions, rules_first.predictions):

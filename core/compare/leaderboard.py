@@ -57,7 +57,7 @@ def leaderboard_row(trial: TrialResult, name: str, prices: dict[str, float], on_
         parameters=trial.parameters, size_mb=trial.size_mb,
         cost_per_1k=cost_per_1k(price_for(trial.device, prices), lat.throughput_per_s if lat else None),
         sha=trial.sha, on_front=on_front, settings=dict(trial.settings), notes=list(trial.notes),
-        warnings=list(trial.warnings),
+        warnings=list(trial.warnings), coverage=trial.coverage,
     )
 
 

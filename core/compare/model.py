@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from core.results import RunResult
+from core.results import ENSEMBLE_PREFIX, RunResult
 
 
 #: "Within one accuracy point of the best" means at most this far below it.
@@ -48,10 +48,25 @@ class LeaderboardRow:
     settings: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    coverage: float | None = None  # rules: the share of rows where a rule fired
 
     @property
     def ok(self) -> bool:
         return self.status == "ok"
+
+    @property
+    def members(self) -> list[str]:
+        """An ensemble's member trials (keys); empty for any other trial."""
+        return list(self.settings.get("members", [])) if self.kind.startswith(ENSEMBLE_PREFIX) else []
+
+    @property
+    def combines(self) -> str:
+        """What a rules or ensemble row is made of, in words (empty for a model)."""
+        if self.members:
+            return "ensemble of " + ", ".join(self.members)
+        if self.coverage is not None:
+            return f"rules fired on {self.coverage:.0%} of rows"
+        return ""
 
 
 @dataclass(frozen=True)

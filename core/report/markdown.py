@@ -34,7 +34,7 @@ def render_markdown(report: Report) -> str:
     lines += [f"**Sample:** {md(data.source)}, {data.rows} rows, {data.dropped['total']} dropped; labels: {labels}; "
               f"sha256 `{data.sha256}`.", ""]
     lines += ["## Recommendation", "", *[f"- {md(s)}" for s in c.recommendation.sentences], ""]
-    rows = [leaderboard_cells(r) if r.ok else [r.name, r.kind, r.device, r.dtype, f"error: {r.error}"] + [""] * 8
+    rows = [leaderboard_cells(r) if r.ok else [r.name, r.kind, r.device, r.dtype, f"error: {r.error}"] + [""] * (len(LEADERBOARD_COLUMNS) - 5)
             for r in c.leaderboard]
     lines += ["## Leaderboard", "", *md_table(list(LEADERBOARD_COLUMNS), rows), ""]
     lines += ["## Paired tests", "", md(c.paired.sentence), ""]

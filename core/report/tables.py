@@ -57,6 +57,7 @@ LEADERBOARD_COLUMNS = {
     "memory MB": lambda r: fmt_number(r.memory_mb, 0),
     "parameters": lambda r: fmt_parameters(r.parameters),
     "cost / 1k": lambda r: fmt_cost(r.cost_per_1k),
+    "rules / ensemble": lambda r: r.combines,
 }
 
 
@@ -108,7 +109,7 @@ def leaderboard_frame(report: Report) -> pd.DataFrame:
             "macro_f1_high": row.macro_f1_ci[1] if row.macro_f1_ci else None, "p50_ms": row.p50_ms, "p95_ms": row.p95_ms,
             "throughput_per_s": row.throughput_per_s, "load_s": row.load_s, "memory_mb": row.memory_mb,
             "parameters": row.parameters, "size_mb": row.size_mb, "cost_per_1k": row.cost_per_1k,
-            "pareto_front": row.on_front, "sha": row.sha, "settings": json.dumps(row.settings, ensure_ascii=False, sort_keys=True),
+            "pareto_front": row.on_front, "coverage": row.coverage, "members": ";".join(row.members), "sha": row.sha, "settings": json.dumps(row.settings, ensure_ascii=False, sort_keys=True),
         })
     return pd.DataFrame.from_records(records).astype({"rank": "Int64", "parameters": "Int64"})
 
