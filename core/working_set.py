@@ -1,5 +1,5 @@
-"""A person's working set - shortlist, sample and its columns, label descriptions, the run they
-watch - as one JSON document plus the sample file's bytes, so a reload or a new tab picks up where
+"""A person's working set - shortlist, sample and its columns, label descriptions, the rules being
+edited, the run they watch - as one JSON document plus the sample file's bytes, so a reload or a new tab picks up where
 they were. The results store keeps it (Store.save_working_set) under a key: the user when sign-in
 is on, else a random id the browser keeps in a cookie.
 """
@@ -52,11 +52,12 @@ class WorkingSet:
     sample: SampleFile | None = None
     label_descriptions: dict[str, str] = field(default_factory=dict)
     run_id: str | None = None
+    rules: dict | None = None  # the rules editor's document (core.rules.rules_as_settings layout)
 
     def to_json(self) -> str:
         sample = None if self.sample is None else {k: v for k, v in asdict(self.sample).items() if k != "raw"}
         document = {"version": VERSION, "shortlist": [entry_to_dict(e) for e in self.shortlist.entries], "sample": sample,
-                    "label_descriptions": self.label_descriptions, "run_id": self.run_id}
+                    "label_descriptions": self.label_descriptions, "run_id": self.run_id, "rules": self.rules}
         return json.dumps(document, sort_keys=True, ensure_ascii=False)
 
     def fingerprint(self) -> str:
@@ -74,6 +75,7 @@ class WorkingSet:
             sample=sample_file_from(sample, sample_raw) if sample and sample_raw is not None else None,
             label_descriptions=dict(document.get("label_descriptions") or {}),
             run_id=document.get("run_id"),
+            rules=document.get("rules"),
         )
 
 

@@ -189,9 +189,12 @@ def test_a_signed_in_users_working_set_comes_back_in_a_new_session_until_they_st
     assert len(first.session_state["shortlist"].entries) == 1
     descriptions = first.session_state["label_descriptions"]
     descriptions["bug"] = "a broken thing"
+    first.session_state["rules_document"] = {"name": "r.yaml", "labels": {"bug": {"keywords": ["crash"], "patterns": []}},
+                                             "match": "first", "case_sensitive": False}
     first.run()
 
     again = signed_in_app(alice)  # a reload: a new session of the same person
+    assert again.session_state["rules_document"]["labels"]["bug"]["keywords"] == ["crash"]  # the rules being edited
     assert [e.source for e in again.session_state["shortlist"].entries] == [str(folder.resolve())]
     assert again.session_state["sample"].sha256 == load_csv(EXAMPLE_SAMPLE).sha256
     assert again.session_state["label_descriptions"] == {"bug": "a broken thing"}
@@ -201,6 +204,7 @@ def test_a_signed_in_users_working_set_comes_back_in_a_new_session_until_they_st
     next(b for b in again.sidebar.button if b.label == "Start over").click()
     again.run()
     assert "sample" not in again.session_state and not again.session_state["shortlist"].entries
+    assert "rules_document" not in again.session_state
     fresh = signed_in_app(alice)
     assert "sample" not in fresh.session_state and not fresh.session_state["shortlist"].entries
 

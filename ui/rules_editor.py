@@ -12,7 +12,7 @@ from core.keywords import suggest_keywords
 from core.rules import RuleSet, dump_rules, parse_rules, parse_rules_text, rules_as_settings
 from ui import state
 
-DOCUMENT = "rules_document"  # the rules as the file's layout, with its name
+DOCUMENT = state.RULES_DOCUMENT  # the rules as the file's layout, with its name (kept in the working set)
 VERSION = "rules_version"  # bumped when the document is replaced, so the tables show the new one
 ABSTAIN = "(none: no label, counted wrong)"
 KINDS = ("keyword", "pattern")

@@ -153,8 +153,13 @@ def give_browser_cookie(browser_id: str) -> None:
                 unsafe_allow_javascript=True)
 
 
+#: The rules editor's document (ui.rules_editor), part of the working set.
+RULES_DOCUMENT = "rules_document"
+
+
 def current_working_set() -> WorkingSet:
-    return WorkingSet(shortlist(), st.session_state.get("sample_file"), dict(label_descriptions()), st.session_state.get("run"))
+    return WorkingSet(shortlist(), st.session_state.get("sample_file"), dict(label_descriptions()), st.session_state.get("run"),
+                      st.session_state.get(RULES_DOCUMENT))
 
 
 def restore_working_set() -> None:
@@ -175,6 +180,8 @@ def restore_working_set() -> None:
     if sample_value is not None:
         set_sample(sample_value, raw=kept.sample.raw, name=kept.sample.name)
     st.session_state["label_descriptions"] = dict(kept.label_descriptions)
+    if kept.rules:
+        st.session_state[RULES_DOCUMENT] = kept.rules
     if kept.run_id and not st.query_params.get("run"):
         st.session_state["run"] = kept.run_id
     st.session_state["working_set_saved"] = kept.fingerprint()
@@ -194,7 +201,8 @@ def save_working_set() -> None:
 def start_over() -> None:
     """Forget the working set, here and in the store."""
     store().forget_working_set(working_set_key())
-    for name in ("shortlist", "sample", "sample_upload", "sample_file", "label_descriptions", "run", "working_set_saved"):
+    for name in ("shortlist", "sample", "sample_upload", "sample_file", "label_descriptions", "run", "working_set_saved",
+                 RULES_DOCUMENT):
         st.session_state.pop(name, None)
     st.query_params.pop("run", None)
 
