@@ -384,3 +384,60 @@ def wait_until(value_of, timeout_s: float = 120):
             return value
         time.sleep(0.2)
     raise AssertionError(f"nothing within {timeout_s} s")
+
+
+def channel_csv(path: Path) -> Path:
+    """The synthetic tickets with a 'channel' column to slice by."""
+    from tests.tiny_models import synthetic_rows
+
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "label", "channel"])
+        writer.writerows((text, label, "mail" if i % 3 else "chat") for i, (text, label) in enumerate(synthetic_rows(30)))
+    return path
+
+
+def test_rules_editor_run_ensemble_on_compare_and_the_slice_heatmap(page, dashboard, tmp_path, monkeypatch):
+    from tests.test_strategies import RULES_YAML
+
+    base, _ = dashboard
+    rules = tmp_path / "ticket_rules.yaml"
+    rules.write_text(RULES_YAML, encoding="utf-8")
+    page.goto(f"{base}/sample")
+    page.get_by_role("heading", name="Labeled sample", level=1).wait_for()
+    page.locator("input[type='file']").set_input_files(str(channel_csv(tmp_path / "tickets.csv")))
+    page.get_by_role("button", name="Use this sample").wait_for()
+    settle(page)
+    page.locator("[data-testid='stMultiSelect']", has_text="Slice scores by").click()
+    page.get_by_role("option", name="channel").click()
+    page.keyboard.press("Escape")
+    page.get_by_role("button", name="Use this sample").click()
+    page.get_by_text("Using 90 rows with 3 labels").wait_for()
+    page.get_by_text("channel (2 values)", exact=False).wait_for()
+
+    open_page(page, "Evaluate", "Evaluate")
+    page.get_by_text("Rules: keywords and patterns scored like a model").click()
+    page.locator("input[type='file']").set_input_files(str(rules))
+    page.get_by_role("button", name="Save rules file (YAML)").wait_for()
+    page.get_by_text("bug", exact=True).first.wait_for()
+    shot(page, "8-rules-editor")
+    settle(page)
+    page.get_by_role("button", name="Run evaluation").click()
+    page.get_by_text("Queued").first.wait_for()
+    page.get_by_role("link", name="See the results in Compare").wait_for(timeout=RUN_TIMEOUT_MS)
+    page.get_by_role("link", name="See the results in Compare").click()
+
+    page.get_by_text("Leaderboard").wait_for()
+    settle(page)
+    page.get_by_text("Add ensembles of these trials (no model runs again)").click()
+    page.get_by_role("button", name="Add ensembles").click()
+    page.locator("[data-testid='stDataFrame'] td", has_text="ensemble-vote").first.wait_for(state="attached")
+    page.get_by_text("Accuracy per slice").first.wait_for()  # the heatmap's title, drawn by plotly
+    heatmap = page.locator(".js-plotly-plot", has_text="Accuracy per slice")
+    assert "channel: mail" in heatmap.inner_text() and "channel: chat" in heatmap.inner_text()
+    shot(page, "9-compare-ensemble-slices")
+    run_id = page.url.split("run=")[1].split("&")[0]
+    monkeypatch.setenv("MSD_DATA_DIR", str(dashboard[1] / "data"))  # the dashboard's store, read by this test
+    stored = Store(settings=get_settings()).load_run(run_id)
+    assert [t.kind for t in stored.results] == ["rules", "baseline-majority", "baseline-tfidf", "ensemble-vote"]
+    assert set(stored.slices) == {"channel", "text length"}
