@@ -16,7 +16,8 @@ from dataclasses import dataclass
 TEXT_CLASSIFICATION = "text-classification"
 ZERO_SHOT = "zero-shot-classification"
 PROBE = "embedding-probe"
-MODEL_KINDS = (TEXT_CLASSIFICATION, ZERO_SHOT, PROBE)
+FINE_TUNE = "fine-tune"  # never picked by auto: it trains, so it is asked for
+MODEL_KINDS = (TEXT_CLASSIFICATION, ZERO_SHOT, PROBE, FINE_TUNE)
 #: Hub pipeline tags whose models are used for their embeddings.
 PROBE_TAGS = ("feature-extraction", "sentence-similarity", "fill-mask")
 HEAD_SUFFIX = "ForSequenceClassification"

@@ -358,6 +358,34 @@ def read_model(files: ModelFiles, spec: ModelSpec, head: Head, settings: Setting
     return model.eval()
 
 
+def read_classifier_for_training(loaded: LoadedModel, labels: list[str], multi_label: bool, *, seed: int) -> torch.nn.Module:
+    """A classifier for the sample's labels on a loaded model's checkpoint, ready to fine-tune: the
+    label maps set as fine-tuning needs them; a head of another size (or none) is initialised randomly
+    from `seed`. The same safety as every load: no remote code, safetensors unless pickles are allowed."""
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    settings = get_settings()
+    id2label = dict(enumerate(labels))
+    config = AutoConfig.from_pretrained(
+        loaded.files.local_dir, trust_remote_code=False, num_labels=len(labels), id2label=id2label,
+        label2id={label: i for i, label in id2label.items()},
+        problem_type="multi_label_classification" if multi_label else "single_label_classification",
+    )
+    from transformers.utils import logging as hf_logging
+
+    torch.manual_seed(seed)
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # a new head is expected here: no "newly initialized" report in the log
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(
+            loaded.files.local_dir, config=config, trust_remote_code=False, weights_only=True, dtype=torch.float32,
+            use_safetensors=None if settings.allow_pickle else True, ignore_mismatched_sizes=True,
+        )
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    return model.to(loaded.device)
+
+
 def incomplete_weights_error(error: Exception, files: ModelFiles) -> ModelLoadError:
     """A safetensors file cut short (an interrupted copy or download) or damaged, with the way to get it whole."""
     where = files.source if str(files.local_dir) == files.source else f"{files.source} (in {files.local_dir})"

@@ -47,6 +47,22 @@ class RowPrediction:
     probabilities: tuple[float, ...] | None = None
 
 
+@dataclass(frozen=True)
+class FoldTraining:
+    """One fold of a fine-tune trial: its rows, how long it trained, and its loss curves."""
+
+    fold: int
+    train_rows: int
+    validation_rows: int  # the inner split early stopping watches
+    held_out_rows: int
+    epochs_run: float
+    steps: int
+    train_s: float
+    best_validation_loss: float | None
+    losses: list[tuple[float, float]]  # (epoch, training loss) per logged step
+    validation_losses: list[tuple[float, float]]  # (epoch, validation loss) per epoch
+
+
 @dataclass
 class TrialResult:
     """One model x kind x device x dtype, successful or not."""
@@ -72,6 +88,8 @@ class TrialResult:
     #: Signs that an ok trial's numbers may not mean what they seem (e.g. one label for every row).
     warnings: list[str] = field(default_factory=list)
     predictions: list[RowPrediction] = field(default_factory=list)
+    #: Fine-tune trials: each fold's training.
+    training: list[FoldTraining] = field(default_factory=list)
 
     @property
     def key(self) -> str:
@@ -175,6 +193,9 @@ def trial_to_dict(trial: TrialResult) -> dict:
         prediction["labels"] = list(prediction["labels"])
         if prediction["probabilities"] is not None:
             prediction["probabilities"] = list(prediction["probabilities"])
+    for fold in data["training"]:
+        fold["losses"] = [list(p) for p in fold["losses"]]
+        fold["validation_losses"] = [list(p) for p in fold["validation_losses"]]
     if data["metrics"]:
         data["metrics"]["accuracy_ci"] = list(data["metrics"]["accuracy_ci"])
         data["metrics"]["macro_f1_ci"] = list(data["metrics"]["macro_f1_ci"])
@@ -205,7 +226,13 @@ def trial_from_dict(data: dict) -> TrialResult:
     if data.get("latency"):
         data["latency"] = LatencyStats(**data["latency"])
     data["predictions"] = [prediction_from_dict(p) for p in data["predictions"]]
+    data["training"] = [fold_from_dict(f) for f in data.get("training", [])]
     return TrialResult(**data)
+
+
+def fold_from_dict(data: dict) -> FoldTraining:
+    return FoldTraining(**{**data, "losses": [tuple(p) for p in data["losses"]],
+                           "validation_losses": [tuple(p) for p in data["validation_losses"]]})
 
 
 def prediction_from_dict(data: dict) -> RowPrediction:

@@ -20,7 +20,7 @@ import torch
 from core.dataset import LabeledSample
 from core.devices import check_device, detect_devices
 from core.errors import AppError, ModelLoadError, redact
-from core.kinds import choose_kinds
+from core.kinds import FINE_TUNE, choose_kinds
 from core.loading import LoadedModel, ModelSpec, fetch_model, load_model, release
 from core.metrics import compare_pairs, compute_scores, leaders_warning, rows_correct
 from core.results import RULES_KIND, DatasetSummary, LatencyStats, RowPrediction, RunResult, TrialResult
@@ -54,12 +54,19 @@ class TrialSpec:
     label_descriptions: dict[str, str] = field(default_factory=dict)
     #: Rules trials (kind `rules`, `model` the rules' name): the rules themselves.
     rules: dict | None = None
+    #: Cross-validated kinds (probe, baselines, fine-tune): folds; fine-tune: its hyper-parameters.
+    folds: int = 5
+    epochs: float = 3
+    learning_rate: float = 5e-5
+    train_batch_size: int = 16
+    patience: int = 1
 
     def options(self, settings: Settings) -> TaskOptions:
         return TaskOptions(
             batch_size=self.batch_size, label_map=self.label_map, label_index_mapping=self.label_index_mapping,
             hypothesis_template=self.hypothesis_template, label_descriptions=self.label_descriptions, seed=settings.seed,
-            rules=self.rules,
+            rules=self.rules, folds=self.folds, epochs=self.epochs, learning_rate=self.learning_rate,
+            train_batch_size=self.train_batch_size, patience=self.patience,
         )
 
 
@@ -98,7 +105,8 @@ def plan(
     ]
     specs += [rules_trial(rule_set) for rule_set in rules or []]
     if baselines:
-        specs += [TrialSpec(kind=name, device="cpu", dtype=NO_DTYPE) for name in BASELINE_KINDS]
+        specs += [TrialSpec(kind=name, device="cpu", dtype=NO_DTYPE, folds=trial_settings.get("folds", 5))
+                  for name in BASELINE_KINDS]
     return specs
 
 
@@ -203,6 +211,11 @@ def _settings_of(spec: TrialSpec, settings: Settings) -> dict:
     }
     if spec.kind == RULES_KIND:
         return {"rules": spec.rules, "latency_rows": settings.latency_rows}
+    if spec.kind == FINE_TUNE:
+        chosen.update(folds=spec.folds, epochs=spec.epochs, learning_rate=spec.learning_rate,
+                      train_batch_size=spec.train_batch_size, patience=spec.patience)
+    elif spec.kind in ("embedding-probe", *BASELINE_KINDS):
+        chosen.update(folds=spec.folds)
     if spec.kind == "zero-shot-classification" or spec.kind == AUTO:
         chosen.update(hypothesis_template=spec.hypothesis_template, label_descriptions=dict(spec.label_descriptions))
     return chosen
@@ -214,6 +227,9 @@ def _measure_trial(spec: TrialSpec, sample: LabeledSample, settings: Settings, r
     if loaded is not None:
         result.warnings += check_vocabulary(loaded, list(sample.texts) + list(sample.pairs or []))
     predictor = get_kind(kind_name).prepare(loaded, sample, spec.options(settings))
+    if hasattr(predictor, "train"):  # fine-tune: every fold trains before anything is timed
+        predictor.train(report)
+        result.training = list(predictor.folds)
     result.latency, outputs = time_predictor(predictor, sample, spec, settings, report)
     report("scoring")
     predictions = predictor.finish(outputs)

@@ -43,6 +43,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--label-description", action="append", default=[], metavar="LABEL=TEXT", help="zero-shot text for a label (repeatable)")
     parser.add_argument("--revision", help="Hub branch, tag or commit for every --model")
     parser.add_argument("--tokenizer", help="tokenizer from another Hub id or folder")
+    parser.add_argument("--folds", type=int, default=5, help="cross-validation folds of the probe, baselines and fine-tune (default 5)")
+    parser.add_argument("--epochs", type=float, default=3, help="fine-tune: training epochs per fold (default 3)")
+    parser.add_argument("--learning-rate", type=float, default=5e-5, help="fine-tune: peak learning rate (default 5e-5)")
+    parser.add_argument("--train-batch-size", type=int, default=16, help="fine-tune: training batch size (default 16)")
+    parser.add_argument("--patience", type=int, default=1,
+                        help="fine-tune: epochs without a better validation loss before stopping (0: no early stopping)")
     parser.add_argument("--rules", action="append", default=[], metavar="FILE",
                         help="a keyword/regex rules file (YAML or JSON), scored as one trial named after it (repeatable)")
     add_ensemble_arguments(parser)
@@ -53,6 +59,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--submit", action="store_true",
                         help="queue the run for the background worker (started if none is alive) and return at once")
     parser.add_argument("--shared", action="store_true", help="with --store or --submit: let every user see the run")
+
+
+def check_training_options(args: argparse.Namespace) -> None:
+    if args.folds < 2:
+        raise InputError(f"--folds {args.folds} must be at least 2.", hint="Use e.g. --folds 5.")
+    if args.epochs <= 0 or args.learning_rate <= 0 or args.train_batch_size < 1 or args.patience < 0:
+        raise InputError("--epochs and --learning-rate must be positive and --train-batch-size at least 1.",
+                         hint="Use e.g. --epochs 3 --learning-rate 5e-5 --train-batch-size 16.")
 
 
 def add_ensemble_arguments(parser: argparse.ArgumentParser) -> None:
@@ -85,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
                          hint="Add --model ID_OR_PATH or --rules FILE.")
     if args.batch_size < 1:
         raise InputError(f"--batch-size {args.batch_size} must be at least 1.", hint="Use e.g. --batch-size 32.")
+    check_training_options(args)
     out = None if args.submit else check_output_path(args.out)
     sample = load_csv(
         args.data, text_column=args.text_column, text_pair_column=args.text_pair_column,
@@ -101,6 +116,8 @@ def run(args: argparse.Namespace) -> int:
         label_map=parse_pairs(args.label_map, "--label-map"), label_index_mapping=args.label_index_mapping,
         hypothesis_template=args.hypothesis_template,
         label_descriptions=parse_pairs(args.label_description, "--label-description"),
+        folds=args.folds, epochs=args.epochs, learning_rate=args.learning_rate, train_batch_size=args.train_batch_size,
+        patience=args.patience,
     )
     ensembles = ensemble_specs(args)
     if args.submit and ensembles:

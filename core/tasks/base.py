@@ -24,6 +24,11 @@ class TaskOptions:
     label_descriptions: dict[str, str] = field(default_factory=dict)
     folds: int = 5
     seed: int = 0
+    #: Fine-tune trials: epochs, learning rate and training batch size (core.tasks.fine_tune).
+    epochs: float = 3
+    learning_rate: float = 5e-5
+    train_batch_size: int = 16
+    patience: int = 1
     #: Rules trials: the rules (core.rules.rules_as_settings).
     rules: dict | None = None
 
