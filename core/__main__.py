@@ -15,6 +15,7 @@ COMMANDS = {
     "worker": "Run queued evaluation jobs in the background.",
     "runs": "List, show progress of, cancel, resume or delete stored runs.",
     "report": "Write the comparison report of a run as HTML, PDF, CSV, JSON or Markdown.",
+    "starter": "Write a fine-tuning starter (train.py, requirements, README, train/validation CSVs) for a trial.",
 }
 
 

@@ -22,6 +22,8 @@ FRONT_COLOR, OTHER_COLOR, BASELINE_COLOR = "#1f6feb", "#8b949e", "#d29922"
 #: Background that shows through cells left empty: slices too small to rank.
 SMALL_SLICE_COLOR = "#d0d7de"
 ROW_HEIGHT_PX = 28
+#: One color per fold of a fine-tune trial (plotly's default qualitative colors).
+PALETTE = ("#636efa", "#ef553b", "#00cc96", "#ab63fa", "#ffa15a", "#19d3f3", "#ff6692", "#b6e880", "#ff97ff", "#fecb52")
 
 
 def safe(value) -> str:
@@ -145,6 +147,23 @@ def confusion_chart(trial: TrialResult, name: str | None = None, *, titled: bool
     fig.update_xaxes(title="predicted label" + (" (label co-occurrence, multi-label)" if multi else ""), side="bottom", type="category")
     title = "Confusion matrix: " + safe(name or trial.key) if titled else ""
     return _layout(fig, title, height=_rows_height(len(labels), minimum=300))
+
+
+def loss_curve_chart(trial: TrialResult, name: str | None = None) -> go.Figure | None:
+    """A fine-tune trial's loss per fold against epochs: training (lines) and validation (dashed, markers)."""
+    if not trial.training:
+        return None
+    fig = go.Figure()
+    for fold in trial.training:
+        color = PALETTE[(fold.fold - 1) % len(PALETTE)]
+        fig.add_trace(go.Scatter(x=[e for e, _ in fold.losses], y=[loss for _, loss in fold.losses], mode="lines",
+                                 name=f"fold {fold.fold} training", line={"color": color, "width": 1.5}))
+        fig.add_trace(go.Scatter(x=[e for e, _ in fold.validation_losses], y=[loss for _, loss in fold.validation_losses],
+                                 mode="lines+markers", name=f"fold {fold.fold} validation",
+                                 line={"color": color, "dash": "dash"}))
+    fig.update_xaxes(title="epoch")
+    fig.update_yaxes(title="loss")
+    return _layout(fig, "Fine-tuning loss per fold: " + safe(name or trial.key), height=380)
 
 
 def paired_test_chart(comparison: Comparison) -> go.Figure | None:

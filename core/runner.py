@@ -245,7 +245,8 @@ def _measure_trial(spec: TrialSpec, sample: LabeledSample, settings: Settings, r
     result.truncated_rows = predictor.truncated_rows
     result.notes += predictions.notes
     if predictor.truncated_rows:
-        result.notes.append(f"{predictor.truncated_rows} rows were longer than {loaded.max_length} tokens and were truncated.")
+        length = getattr(predictor, "max_length", None) or loaded.max_length  # fine-tune trains at the sample's length
+        result.notes.append(f"{predictor.truncated_rows} rows were longer than {length} tokens and were truncated.")
     return loaded
 
 

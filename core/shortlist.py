@@ -189,6 +189,11 @@ class PlanChoices:
     label_descriptions: dict[str, str] = field(default_factory=dict)
     #: Rules sets to score as trials (core.rules.rules_as_settings), e.g. from the rules editor.
     rules: tuple[dict, ...] = ()
+    #: Cross-validation folds (probe, baselines, fine-tune) and the fine-tune kind's hyper-parameters.
+    folds: int = 5
+    epochs: float = 3
+    learning_rate: float = 5e-5
+    train_batch_size: int = 16
 
 
 def plan_trials(entries: list[ShortlistEntry], choices: PlanChoices) -> list[TrialSpec]:
@@ -200,12 +205,14 @@ def plan_trials(entries: list[ShortlistEntry], choices: PlanChoices) -> list[Tri
             max_length=choices.max_length, label_map=dict(entry.label_map),
             label_index_mapping=entry.label_index_mapping, hypothesis_template=entry.hypothesis_template,
             label_descriptions=dict(choices.label_descriptions) if entry.kind in ("zero-shot-classification", "auto") else {},
+            folds=choices.folds, epochs=choices.epochs, learning_rate=choices.learning_rate,
+            train_batch_size=choices.train_batch_size,
         )
         for entry in entries for device in choices.devices for dtype in choices.dtypes
     ]
     specs += [rules_trial(rules) for rules in choices.rules]
     if choices.baselines:
-        specs += [TrialSpec(kind=name, device="cpu", dtype=NO_DTYPE) for name in BASELINE_KINDS]
+        specs += [TrialSpec(kind=name, device="cpu", dtype=NO_DTYPE, folds=choices.folds) for name in BASELINE_KINDS]
     return specs
 
 
@@ -217,6 +224,8 @@ def check_choices(entries: list[ShortlistEntry], choices: PlanChoices) -> None:
         raise InputError("No device or no dtype is selected.", hint="Pick at least one of each.")
     if choices.batch_size < 1:
         raise InputError(f"Batch size {choices.batch_size} is not positive.", hint="Give 1 or more, e.g. 32.")
+    if choices.folds < 2:
+        raise InputError(f"{choices.folds} fold(s) cannot cross-validate.", hint="Give 2 or more, e.g. 5.")
     for entry in entries:
         if entry.kind == "zero-shot-classification" and "{}" not in entry.hypothesis_template:
             raise InputError(f"The hypothesis template of {entry.source} has no '{{}}' for the label.",

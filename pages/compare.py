@@ -91,6 +91,20 @@ def slices(comparison: Comparison) -> None:
                  hide_index=True)
 
 
+def fine_tuning(comparison: Comparison) -> None:
+    trained = [t for t in comparison.run.succeeded if t.training]
+    if not trained:
+        return
+    st.subheader("Fine-tuning")
+    trial = st.selectbox("Loss curves of", trained, format_func=lambda t: comparison.names[t.key])
+    st.plotly_chart(charts.loss_curve_chart(trial, comparison.names[trial.key]), key="loss_curves")
+    st.dataframe(pd.DataFrame([{"fold": f.fold, "trained on rows": f.train_rows, "validation rows": f.validation_rows,
+                                "held-out rows": f.held_out_rows, "epochs run": f.epochs_run, "steps": f.steps,
+                                "training s": f.train_s, "best validation loss": f.best_validation_loss}
+                               for f in trial.training]), hide_index=True)
+    st.caption(f"Peak memory of the trial: {trial.memory_mb} MB. Each fold's model predicted only its held-out rows.")
+
+
 def error_browser(comparison: Comparison) -> None:
     st.subheader("Errors")
     errors = comparison.errors
@@ -146,6 +160,7 @@ def show(run_id: str) -> None:
     trade_offs(comparison)
     per_class(comparison)
     slices(comparison)
+    fine_tuning(comparison)
     error_browser(comparison)
 
 

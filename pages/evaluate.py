@@ -12,6 +12,7 @@ from core.shortlist import (
     LabelMapRow, PlanChoices, ShortlistEntry, kind_choices, label_map_overrides, plan_trials, suggest_label_map,
     unmapped_sample_labels,
 )
+from core.tasks.fine_tune import FineTuneSettings, estimate_for
 from ui import progress, runs, state
 from ui.rules_editor import rules_editor
 
@@ -34,6 +35,24 @@ def entry_settings(entry: ShortlistEntry, labels: list[str]) -> None:
             label_map_editor(entry, labels)
         elif kind == "embedding-probe":
             st.caption("Mean-pooled embeddings scored by 5-fold logistic regression: an estimate of fine-tuning potential.")
+        elif kind == "fine-tune":
+            fine_tune_estimate(entry)
+
+
+def fine_tune_estimate(entry: ShortlistEntry) -> None:
+    st.caption("Fine-tuned on each fold's training rows with transformers' Trainer (a new head for your labels), "
+               "scored on the held-out fold. Settings below, under Cross-validation and fine-tuning.")
+    if st.button("Estimate the fine-tuning time", key=f"estimate-{entry.source}",
+                 help="Loads the model here and times a few training steps on a batch of your sample."):
+        with st.spinner("Timing a few training steps..."):
+            try:
+                estimate = estimate_for(entry.source, state.sample(), st.session_state.get("training_settings"))
+            except AppError as error:
+                st.error(state.md(error.sentence))
+                return
+        st.session_state[f"estimate-text-{entry.source}"] = estimate.sentence
+    if f"estimate-text-{entry.source}" in st.session_state:
+        st.info(st.session_state[f"estimate-text-{entry.source}"])
 
 
 def label_map_editor(entry: ShortlistEntry, labels: list[str]) -> None:
@@ -74,10 +93,25 @@ def plan_choices(rules: tuple[dict, ...]) -> tuple[PlanChoices, dict[str, float]
     batch_size = int(first.number_input("Batch size", 1, 1024, 32))
     max_length = int(second.number_input("Maximum length in tokens (0 = the model's own)", 0, 100_000, 0))
     baselines = third.checkbox("Include baselines (majority, TF-IDF)", value=True)
+    training = training_inputs(any(e.kind == "fine-tune" for e in state.shortlist().entries))
     prices = price_inputs(chosen_devices)
     choices = PlanChoices(tuple(chosen_devices), tuple(dtypes), batch_size, max_length or None, baselines,
-                          dict(state.label_descriptions()), rules)
+                          dict(state.label_descriptions()), rules, folds=training.folds, epochs=training.epochs,
+                          learning_rate=training.learning_rate, train_batch_size=training.batch_size)
     return choices, prices
+
+
+def training_inputs(expanded: bool) -> FineTuneSettings:
+    with st.expander("Cross-validation and fine-tuning", expanded=expanded):
+        folds, epochs, rate, batch = st.columns(4)
+        chosen = FineTuneSettings(
+            folds=int(folds.number_input("Folds", 2, 20, 5, help="Probe, baselines and fine-tune")),
+            epochs=float(epochs.number_input("Fine-tune epochs", 0.5, 50.0, 3.0, step=0.5)),
+            learning_rate=float(rate.number_input("Learning rate", 1e-7, 1e-1, 5e-5, format="%.1e")),
+            batch_size=int(batch.number_input("Training batch size", 1, 512, 16)),
+        )
+    st.session_state["training_settings"] = chosen  # what the time estimate uses
+    return chosen
 
 
 def price_inputs(devices: list[str]) -> dict[str, float]:

@@ -16,6 +16,7 @@ from core.runner import TrialSpec, plan, run_plan
 from core.settings import Settings
 from core.tasks import get_kind
 from core.tasks.fine_tune import fold_splits, training_targets
+from tests.test_pages import catalog, env, fake_hub, worker_stopper  # noqa: F401 - fixtures
 from tests.tiny_models import FILLER, KEYWORDS
 
 SETTINGS = Settings(bootstrap_resamples=50, latency_rows=4)
@@ -127,3 +128,86 @@ def test_fine_tune_results_round_trip_through_the_json_contract(encoder, synthet
     from core.results import run_from_dict
 
     assert run_from_dict(json.loads(json.dumps(data))).results[0].training == run.results[0].training
+
+
+def test_the_dashboard_estimates_runs_and_shows_a_fine_tune(env, worker_stopper, encoder, synthetic_csv):
+    from core.settings import get_settings
+    from core.store import Store
+    from tests.test_pages import add_folder, app_on, assert_no_failure, upload_sample, wait_until_finished
+
+    app = add_folder(app_on("discover"), encoder)
+    app.switch_page("pages/sample.py").run()
+    upload_sample(app, "synthetic.csv", synthetic_csv.read_bytes())
+    app.switch_page("pages/evaluate.py").run()
+    source = str(encoder.resolve())
+    app.selectbox(key=f"kind-{source}").set_value("fine-tune").run()
+    assert app.session_state["shortlist"].entries[0].kind == "fine-tune"
+    next(n for n in app.number_input if n.label == "Folds").set_value(2)
+    next(n for n in app.number_input if n.label == "Fine-tune epochs").set_value(1.0)
+    app.run()
+    next(b for b in app.button if b.label == "Estimate the fine-tuning time").click()
+    app.run()
+    assert_no_failure(app)
+    estimate = next(i.value for i in app.info if "of fine-tuning" in i.value)
+    assert "2 folds" in estimate and "s per step (timed on this server now)" in estimate
+    next(b for b in app.button if b.label == "Run evaluation").click()
+    app.run()
+    value = app.query_params["run"]
+    run_id = value[0] if isinstance(value, list) else value
+    wait_until_finished(run_id)
+    trial = Store(settings=get_settings()).load_run(run_id).results[0]
+    assert trial.kind == "fine-tune" and trial.ok, trial.error
+    assert trial.settings["folds"] == 2 and trial.settings["epochs"] == 1.0 and len(trial.training) == 2
+
+    app.switch_page("pages/compare.py").run()
+    assert_no_failure(app)
+    assert any(h.value == "Fine-tuning" for h in app.subheader)
+    folds = next(d.value for d in app.dataframe if "trained on rows" in d.value.columns)
+    assert list(folds["fold"]) == [1, 2] and list(folds["training s"]) == [f.train_s for f in trial.training]
+
+
+def test_the_starter_trains_a_model_that_evaluate_loads_with_the_sample_labels(encoder, synthetic_csv, tmp_path):
+    """Round trip: a fine-tune run -> `starter` -> its train.py for one epoch -> `evaluate` on the saved folder."""
+    import subprocess
+    import sys
+
+    results, folder = tmp_path / "r.json", tmp_path / "starter"
+    assert cli(["evaluate", "--data", str(synthetic_csv), "--model", str(encoder), "--kind", "fine-tune", "--epochs", "2",
+                "--folds", "2", "--learning-rate", "5e-3", "--out", str(results), "--quiet"]) == 0
+    assert cli(["starter", str(results), "--model", str(encoder), "--out", str(folder), "--data", str(synthetic_csv)]) == 0
+    assert sorted(p.name for p in folder.iterdir()) == ["README.md", "requirements.txt", "train.csv", "train.py",
+                                                        "validation.csv"]
+    sample = load_csv(synthetic_csv)
+    train, validation = load_csv(folder / "train.csv"), load_csv(folder / "validation.csv")
+    assert len(train) + len(validation) == len(sample) and set(train.texts).isdisjoint(validation.texts)
+    assert "torch==2.13.0" in (folder / "requirements.txt").read_text()
+    trained = subprocess.run([sys.executable, "train.py", "--epochs", "1", "--out", "model"], cwd=folder,
+                             capture_output=True, text=True, timeout=300)
+    assert trained.returncode == 0, trained.stderr[-2000:]
+    config = json.loads((folder / "model" / "config.json").read_text())
+    assert list(config["id2label"].values()) == sample.label_set
+    assert (folder / "model" / "tokenizer_config.json").exists()
+    scored = tmp_path / "scored.json"
+    assert cli(["evaluate", "--data", str(folder / "validation.csv"), "--model", str(folder / "model"), "--no-baselines",
+                "--out", str(scored), "--quiet"]) == 0
+    trial = read_json(scored).results[0]
+    assert trial.kind == "text-classification" and trial.ok
+    assert {p.labels[0] for p in trial.predictions} <= set(sample.label_set), "the labels map exactly: no LABEL_k"
+    assert not any("LABEL_" in note for note in trial.notes)
+
+
+def test_a_starter_needs_the_runs_own_rows(encoder, synthetic_csv, tmp_path, capsys):
+    results = tmp_path / "r.json"
+    assert cli(["evaluate", "--data", str(synthetic_csv), "--no-baselines", "--rules", str(write_rules(tmp_path)),
+                "--out", str(results), "--quiet"]) == 0
+    assert cli(["starter", str(results), "--model", str(encoder), "--out", str(tmp_path / "s")]) == 2
+    assert "holds no sample rows" in capsys.readouterr().err
+    assert cli(["starter", str(results), "--model", str(encoder), "--out", str(tmp_path / "s"),
+                "--data", str(synthetic_csv)]) == 2
+    assert "has no finished model trial" in capsys.readouterr().err
+
+
+def write_rules(folder):
+    path = folder / "rules.yaml"
+    path.write_text("labels:\n  bug: {keywords: [crash]}\nfallback: general_inquiry\n", encoding="utf-8")
+    return path

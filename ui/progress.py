@@ -54,4 +54,4 @@ def show(job: JobProgress) -> None:
         rows = job.rows_done / job.rows_total if job.rows_total else 0.0
         left = f", about {job.eta_s:.0f} s left" if job.eta_s is not None else ""
         st.progress(min(rows, 1.0), text=f"{state.md(job.trial_name)}: {job.step}, {job.rows_done:.0f}/{job.rows_total} "
-                                         f"rows, {job.elapsed_s:.0f} s elapsed{left}")
+                                         f"{job.unit}, {job.elapsed_s:.0f} s elapsed{left}")

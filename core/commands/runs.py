@@ -56,7 +56,7 @@ def describe_progress(p: JobProgress) -> str:
         return f"{p.status}: position {p.queue_position} in the queue, {p.trial_count} trials"
     parts = [f"{p.status}{' (cancel requested)' if p.cancel_requested and p.active else ''}:"]
     if p.trial_index is not None:
-        rows = f" {p.rows_done:.0f}/{p.rows_total} rows" if p.rows_total else ""
+        rows = f" {p.rows_done:.0f}/{p.rows_total} {p.unit}" if p.rows_total else ""
         parts.append(f"trial {p.trial_index + 1}/{p.trial_count} {p.trial_name}, {p.step}{rows},")
     parts.append(f"{p.trials_finished}/{p.trial_count} trials finished, {p.elapsed_s:.1f} s elapsed")
     if p.eta_s is not None:

@@ -13,6 +13,10 @@ ACTIVE = (QUEUED, RUNNING)
 #: Trial states besides RUNNING, CANCELLED, INTERRUPTED and the result's own "ok" / "error".
 PENDING = "pending"
 FINISHED_TRIAL = ("ok", "error")
+#: Steps whose progress counts training steps, not rows (core.tasks.fine_tune).
+TRAINING_STEP = "fine-tuning"
+
+
 @dataclass(frozen=True)
 class RunSummary:
     """One line of the run list: enough to pick a run without loading its rows."""
@@ -77,3 +81,8 @@ class JobProgress:
     @property
     def active(self) -> bool:
         return self.status in ACTIVE
+
+    @property
+    def unit(self) -> str:
+        """What rows_done counts in the current step: training steps while fine-tuning, else rows."""
+        return "steps" if (self.step or "").startswith(TRAINING_STEP) else "rows"

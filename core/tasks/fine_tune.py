@@ -24,6 +24,7 @@ from core.errors import AppError
 from core.inference import classifier_logits
 from core.loading import LoadedModel, read_classifier_for_training
 from core.results import FoldTraining
+from core.store.model import TRAINING_STEP
 from core.tasks.base import OnRows, Predictions, TaskOptions, forward_rows
 from core.tasks.cross_validation import MULTI_LABEL_THRESHOLD, fold_count
 
@@ -180,7 +181,7 @@ def fold_progress(report: Report, fold: int, folds: int):
     """A Trainer callback reporting each step as "fine-tuning fold i of k", with steps done of all."""
     from transformers import TrainerCallback
 
-    step = f"fine-tuning fold {fold} of {folds}"
+    step = f"{TRAINING_STEP} fold {fold} of {folds}"
 
     class FoldProgress(TrainerCallback):
         def on_step_end(self, args, state, control, **kwargs):
@@ -244,3 +245,65 @@ def fold_record(trainer, fold: int, fit_rows, validation_rows, held_out, train_s
         best_validation_loss=min((loss for _, loss in validation), default=None), losses=losses,
         validation_losses=validation,
     )
+
+
+# -- how long a fine-tune trial will take, from a short timed step ------------------------------
+
+#: Evaluation each epoch, predicting the held-out fold and checkpoints add about this much to training.
+OVERHEAD = 1.25
+TIMED_STEPS = 3
+
+
+@dataclass(frozen=True)
+class TrainingEstimate:
+    step_s: float
+    steps: int  # over every fold
+    folds: int
+    seconds: float
+
+    @property
+    def sentence(self) -> str:
+        return (f"About {self.seconds / 60:.1f} min of fine-tuning: {self.folds} folds, {self.steps} training steps in "
+                f"all at {self.step_s:.2f} s per step (timed on this server now), plus evaluation each epoch.")
+
+
+def estimate_training(loaded: LoadedModel, sample: LabeledSample, settings: FineTuneSettings) -> TrainingEstimate:
+    """Time a few optimizer steps on a seeded random batch of the sample (padded to its longest row, as
+    the Trainer's batches are; plain torch: the Trainer's own overhead is in OVERHEAD) and scale them to
+    every fold and epoch."""
+    k = fold_count(sample, settings.folds)
+    predictor = FineTunePredictor(loaded, sample, settings)
+    model = read_classifier_for_training(loaded, sample.label_set, sample.multi_label, seed=settings.seed).train()
+    chosen = np.random.default_rng(settings.seed).permutation(len(sample))[: settings.batch_size].tolist()
+    rows = predictor.encode([sample.texts[i] for i in chosen], [sample.pairs[i] for i in chosen] if sample.pairs else None)
+    from transformers import DataCollatorWithPadding
+
+    batch = DataCollatorWithPadding(loaded.tokenizer)([with_target(r, t) for r, t in
+                                                        zip(rows, [training_targets(sample)[i] for i in chosen])])
+    batch = {key: value.to(loaded.device) for key, value in batch.items()}
+    if sample.multi_label:
+        batch["labels"] = batch["labels"].float()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate)
+    timings = []
+    for _ in range(TIMED_STEPS + 1):  # the first step warms up
+        started = time.perf_counter()
+        model(**batch).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        timings.append(time.perf_counter() - started)
+    step_s = float(np.median(timings[1:]))
+    fit_rows = len(sample) * (k - 1) / k * (1 - settings.validation_share)
+    steps = k * math.ceil(fit_rows / settings.batch_size) * math.ceil(settings.epochs)
+    return TrainingEstimate(round(step_s, 3), steps, k, round(steps * step_s * OVERHEAD, 1))
+
+
+def estimate_for(source: str, sample: LabeledSample, settings: FineTuneSettings | None = None, *,
+                 device: str = "cpu") -> TrainingEstimate:
+    """Load a model (Hub id or folder, with every load's checks) and estimate its fine-tune trial."""
+    from core.loading import ModelSpec, load_model, release
+
+    loaded = load_model(ModelSpec(source), head=FineTune.head, device=device)
+    try:
+        return estimate_training(loaded, sample, settings or FineTuneSettings())
+    finally:
+        release(loaded)
