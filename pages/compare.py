@@ -3,12 +3,13 @@
 import pandas as pd
 import streamlit as st
 
-from core.errors import InputError
+from core.errors import AppError, InputError
 from core import charts
 from core.compare import Comparison, build_comparison
 from core.dataset import LabeledSample
 from core.report import neutralize_frame, slice_cells, slice_header
 from core.results import RunResult
+from core.starter import build_starter
 from core.store import DONE, QUEUED, RUNNING
 from ui import progress, runs, state
 from ui.ensembles import ensemble_control
@@ -105,6 +106,22 @@ def fine_tuning(comparison: Comparison) -> None:
     st.caption(f"Peak memory of the trial: {trial.memory_mb} MB. Each fold's model predicted only its held-out rows.")
 
 
+def starter(comparison: Comparison, sample: LabeledSample | None) -> None:
+    models = list(dict.fromkeys(t.model for t in comparison.run.succeeded if t.uses_model))
+    if not models or sample is None:
+        return
+    with st.expander("Fine-tuning starter for a model (train.py, requirements, README, train/validation CSVs)"):
+        model = st.selectbox("Model", models, key="starter-model")
+        try:
+            files = build_starter(comparison.run, sample, model)
+        except AppError as error:
+            st.error(state.md(error.sentence))
+            return
+        st.download_button("Download the starter (zip)", files.zipped(), file_name="fine-tune-starter.zip",
+                           mime="application/zip")
+        st.caption("Or from the command line: python -m core starter RUN_ID --model MODEL --out FOLDER")
+
+
 def error_browser(comparison: Comparison) -> None:
     st.subheader("Errors")
     errors = comparison.errors
@@ -161,6 +178,7 @@ def show(run_id: str) -> None:
     per_class(comparison)
     slices(comparison)
     fine_tuning(comparison)
+    starter(comparison, sample)
     error_browser(comparison)
 
 

@@ -164,6 +164,8 @@ def test_the_dashboard_estimates_runs_and_shows_a_fine_tune(env, worker_stopper,
     assert any(h.value == "Fine-tuning" for h in app.subheader)
     folds = next(d.value for d in app.dataframe if "trained on rows" in d.value.columns)
     assert list(folds["fold"]) == [1, 2] and list(folds["training s"]) == [f.train_s for f in trial.training]
+    download = next(b for b in app.get("download_button") if b.label == "Download the starter (zip)")
+    assert download is not None
 
 
 def test_the_starter_trains_a_model_that_evaluate_loads_with_the_sample_labels(encoder, synthetic_csv, tmp_path):
@@ -211,3 +213,22 @@ def write_rules(folder):
     path = folder / "rules.yaml"
     path.write_text("labels:\n  bug: {keywords: [crash]}\nfallback: general_inquiry\n", encoding="utf-8")
     return path
+
+
+def test_a_starter_zip_holds_its_files_and_run_values_stay_literals():
+    import io
+    import zipfile
+
+    from core.starter import build_starter
+    from tests.report_fixtures import make_run, make_sample, make_trial
+
+    hostile = '"); import os; os.system("echo pwned'
+    sample = make_sample([f"row {i}" for i in range(10)], [hostile if i % 2 else "ok" for i in range(10)])
+    run = make_run(sample, [make_trial("org/model", sample, ["ok"] * 10)])
+    starter = build_starter(run, sample, "org/model")
+    names = zipfile.ZipFile(io.BytesIO(starter.zipped())).namelist()
+    assert sorted(names) == sorted(f"fine-tune-starter/{n}" for n in ("train.py", "requirements.txt", "README.md",
+                                                                      "train.csv", "validation.csv"))
+    script = starter.files["train.py"]
+    compile(script, "train.py", "exec")  # still valid Python
+    assert f"LABELS = {sorted([hostile, 'ok'])!r}" in script  # the label is a string literal, not code
