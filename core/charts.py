@@ -166,6 +166,34 @@ def loss_curve_chart(trial: TrialResult, name: str | None = None) -> go.Figure |
     return _layout(fig, "Fine-tuning loss per fold: " + safe(name or trial.key), height=380)
 
 
+def learning_curve_chart(comparison: Comparison) -> go.Figure | None:
+    """Accuracy against the rows learned from, per trial with a learning curve: measured points with
+    their intervals, then the fitted power law's projection (dashed, open markers: an extrapolation)."""
+    curves = [(t, t.learning_curve) for t in comparison.run.succeeded if t.learning_curve is not None]
+    if not curves:
+        return None
+    fig = go.Figure()
+    for index, (trial, curve) in enumerate(curves):
+        color, name = PALETTE[index % len(PALETTE)], safe(comparison.names[trial.key])
+        measured = curve.measured
+        fig.add_trace(go.Scatter(
+            x=[p.train_rows for p in measured], y=[p.accuracy for p in measured], mode="lines+markers", name=name,
+            line={"color": color}, error_y={"type": "data", "symmetric": False,
+                                            "array": [p.accuracy_ci[1] - p.accuracy for p in measured],
+                                            "arrayminus": [p.accuracy - p.accuracy_ci[0] for p in measured]},
+            hovertemplate="%{x:.0f} rows: accuracy %{y:.3f}<extra>" + name + "</extra>"))
+        projected = [measured[-1], *[p for p in curve.points if p.extrapolated]]
+        if len(projected) > 1:
+            fig.add_trace(go.Scatter(
+                x=[p.train_rows for p in projected], y=[p.accuracy for p in projected], mode="lines+markers",
+                name=f"{name} (extrapolated)", line={"color": color, "dash": "dash"},
+                marker={"symbol": "circle-open", "size": 9},
+                hovertemplate="%{x:.0f} rows: projected %{y:.3f} (extrapolation)<extra>" + name + "</extra>"))
+    fig.update_xaxes(title="labeled rows a model learns from (per fold)")
+    fig.update_yaxes(title="accuracy", range=[0, 1.02])
+    return _layout(fig, "Would more labels help? Measured (solid) and extrapolated (dashed, a power-law fit)")
+
+
 def paired_test_chart(comparison: Comparison) -> go.Figure | None:
     """Holm-adjusted McNemar p-values for every two trials; dark cells are real differences."""
     paired = comparison.paired

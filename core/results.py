@@ -14,6 +14,7 @@ from pathlib import Path
 
 from core.dataset import ColumnMapping, DroppedRows, LabeledSample, content_hash
 from core.files import write_atomically
+from core.learning_curve import LearningCurve
 from core.metrics import ClassScores, PairedTest, Scores
 
 SCHEMA_VERSION = 1
@@ -90,6 +91,8 @@ class TrialResult:
     predictions: list[RowPrediction] = field(default_factory=list)
     #: Fine-tune trials: each fold's training.
     training: list[FoldTraining] = field(default_factory=list)
+    #: Probe and fine-tune: accuracy with part of the training folds, and its extrapolation.
+    learning_curve: LearningCurve | None = None
 
     @property
     def key(self) -> str:
@@ -193,6 +196,9 @@ def trial_to_dict(trial: TrialResult) -> dict:
         prediction["labels"] = list(prediction["labels"])
         if prediction["probabilities"] is not None:
             prediction["probabilities"] = list(prediction["probabilities"])
+    if data["learning_curve"]:
+        for point in data["learning_curve"]["points"]:
+            point["accuracy_ci"] = list(point["accuracy_ci"]) if point["accuracy_ci"] else None
     for fold in data["training"]:
         fold["losses"] = [list(p) for p in fold["losses"]]
         fold["validation_losses"] = [list(p) for p in fold["validation_losses"]]
@@ -227,6 +233,7 @@ def trial_from_dict(data: dict) -> TrialResult:
         data["latency"] = LatencyStats(**data["latency"])
     data["predictions"] = [prediction_from_dict(p) for p in data["predictions"]]
     data["training"] = [fold_from_dict(f) for f in data.get("training", [])]
+    data["learning_curve"] = LearningCurve.from_dict(data["learning_curve"]) if data.get("learning_curve") else None
     return TrialResult(**data)
 
 

@@ -60,13 +60,14 @@ class TrialSpec:
     learning_rate: float = 5e-5
     train_batch_size: int = 16
     patience: int = 1
+    learning_curve: bool = False
 
     def options(self, settings: Settings) -> TaskOptions:
         return TaskOptions(
             batch_size=self.batch_size, label_map=self.label_map, label_index_mapping=self.label_index_mapping,
             hypothesis_template=self.hypothesis_template, label_descriptions=self.label_descriptions, seed=settings.seed,
             rules=self.rules, folds=self.folds, epochs=self.epochs, learning_rate=self.learning_rate,
-            train_batch_size=self.train_batch_size, patience=self.patience,
+            train_batch_size=self.train_batch_size, patience=self.patience, learning_curve=self.learning_curve,
         )
 
 
@@ -213,7 +214,7 @@ def _settings_of(spec: TrialSpec, settings: Settings) -> dict:
         return {"rules": spec.rules, "latency_rows": settings.latency_rows}
     if spec.kind == FINE_TUNE:
         chosen.update(folds=spec.folds, epochs=spec.epochs, learning_rate=spec.learning_rate,
-                      train_batch_size=spec.train_batch_size, patience=spec.patience)
+                      train_batch_size=spec.train_batch_size, patience=spec.patience, learning_curve=spec.learning_curve)
     elif spec.kind in ("embedding-probe", *BASELINE_KINDS):
         chosen.update(folds=spec.folds)
     if spec.kind == "zero-shot-classification" or spec.kind == AUTO:
@@ -239,7 +240,7 @@ def _measure_trial(spec: TrialSpec, sample: LabeledSample, settings: Settings, r
     )
     correct = rows_correct(sample.labels, predictions.labels, sample.label_set, multi_label=sample.multi_label)
     result.predictions = row_predictions(predictions, correct)
-    result.coverage = predictions.coverage
+    result.coverage, result.learning_curve = predictions.coverage, predictions.learning_curve
     if loaded is not None:
         result.warnings += prediction_warnings(predictions.labels, predictions.scores, sample.label_set)
     result.truncated_rows = predictor.truncated_rows

@@ -92,6 +92,21 @@ def slices(comparison: Comparison) -> None:
                  hide_index=True)
 
 
+def more_labels(comparison: Comparison) -> None:
+    figure = charts.learning_curve_chart(comparison)
+    if figure is None:
+        return
+    st.subheader("Would more labels help?")
+    st.plotly_chart(figure, key="learning_curves")
+    st.dataframe(pd.DataFrame([{"trial": comparison.names[t.key], "share of the training folds": p.fraction,
+                                "rows learned from": p.train_rows, "accuracy": p.accuracy,
+                                "95% CI": _interval(p.accuracy_ci), "extrapolated": p.extrapolated}
+                               for t in comparison.run.succeeded if t.learning_curve for p in t.learning_curve.points]),
+                 hide_index=True)
+    st.caption("2x and 4x the labels are extrapolations of a power law (error = a * rows^-b) fitted to the four "
+               "measured points: a hint of the trend, not a measurement.")
+
+
 def fine_tuning(comparison: Comparison) -> None:
     trained = [t for t in comparison.run.succeeded if t.training]
     if not trained:
@@ -177,6 +192,7 @@ def show(run_id: str) -> None:
     trade_offs(comparison)
     per_class(comparison)
     slices(comparison)
+    more_labels(comparison)
     fine_tuning(comparison)
     starter(comparison, sample)
     error_browser(comparison)

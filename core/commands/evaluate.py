@@ -49,6 +49,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--train-batch-size", type=int, default=16, help="fine-tune: training batch size (default 16)")
     parser.add_argument("--patience", type=int, default=1,
                         help="fine-tune: epochs without a better validation loss before stopping (0: no early stopping)")
+    parser.add_argument("--learning-curve", action="store_true",
+                        help="fine-tune: also train on 25/50/75%% of each fold for a learning curve (the probe always has one)")
     parser.add_argument("--rules", action="append", default=[], metavar="FILE",
                         help="a keyword/regex rules file (YAML or JSON), scored as one trial named after it (repeatable)")
     add_ensemble_arguments(parser)
@@ -117,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
         hypothesis_template=args.hypothesis_template,
         label_descriptions=parse_pairs(args.label_description, "--label-description"),
         folds=args.folds, epochs=args.epochs, learning_rate=args.learning_rate, train_batch_size=args.train_batch_size,
-        patience=args.patience,
+        patience=args.patience, learning_curve=args.learning_curve,
     )
     ensembles = ensemble_specs(args)
     if args.submit and ensembles:

@@ -8,6 +8,7 @@ dataclass, so pages and every report format read the same values.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
 from core.compare.examples import check_sample, collect_errors, omitted_errors
 from core.compare.leaderboard import (
@@ -19,7 +20,7 @@ from core.compare.model import (
     TrialErrors,
 )
 from core.compare.paired import group_indistinguishable, paired_tests_of, summarize_tests
-from core.compare.recommendation import recommend
+from core.compare.recommendation import more_labels_sentence, recommend
 from core.compare.slices import build_slice_table
 from core.dataset import LabeledSample
 from core.results import RunResult
@@ -52,8 +53,13 @@ def build_comparison(
     return Comparison(
         run=run, names=names, leaderboard=leaderboard, front=[r.key for r in front],
         devices=compare_devices(run, names), class_f1=build_class_f1(run, leaderboard), paired=paired,
-        recommendation=recommend(leaderboard, paired.groups, latency_budget_ms),
+        recommendation=with_sentence(recommend(leaderboard, paired.groups, latency_budget_ms),
+                                     more_labels_sentence(run, names)),
         errors=collect_errors(run, names, usable, examples_per_model) if usable else omitted_errors(mismatch),
         notes=[mismatch] if mismatch else [], latency_budget_ms=latency_budget_ms, price_per_hour=prices,
         slices=build_slice_table(run, ranked, usable),
     )
+
+
+def with_sentence(recommendation: Recommendation, sentence: str | None) -> Recommendation:
+    return replace(recommendation, sentences=[*recommendation.sentences, sentence]) if sentence else recommendation

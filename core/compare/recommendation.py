@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from core.compare.model import EPSILON, ONE_POINT, LeaderboardRow, Recommendation
 from core.compare.leaderboard import ratio
+from core.results import RunResult
 
 
 def recommend(leaderboard: list[LeaderboardRow], groups: list[list[str]], latency_budget_ms: float | None) -> Recommendation:
@@ -73,3 +74,20 @@ def _under_budget(rows: list[LeaderboardRow], budget_ms: float) -> tuple[Leaderb
         f"Best under the latency budget of {budget_ms:g} ms per row (p95): {chosen.name}, "
         f"accuracy {chosen.accuracy:.3f}, p95 {chosen.p95_ms:.2f} ms."
     )
+
+
+def more_labels_sentence(run: RunResult, names: dict[str, str]) -> str | None:
+    """Whether the leader among the trials with a learning curve changes with 4x the labels (an extrapolation)."""
+    curves = {t.key: t.learning_curve for t in run.succeeded if t.learning_curve and t.learning_curve.projected(4.0)}
+    if len(curves) < 2:
+        return None
+    now = max(curves, key=lambda key: curves[key].measured[-1].accuracy)
+    later = max(curves, key=lambda key: curves[key].projected(4.0).accuracy)
+    rows = curves[now].projected(4.0).train_rows
+    if later == now:
+        return (f"With 4x the labels (about {rows:.0f} rows per fold), {names[now]} is projected to stay ahead of the "
+                "other trials with a learning curve (an extrapolation, see Would more labels help?).")
+    ahead, behind = curves[later].projected(4.0).accuracy, curves[now].projected(4.0).accuracy
+    return (f"With 4x the labels (about {rows:.0f} rows per fold), {names[later]} is projected to overtake {names[now]} "
+            f"({ahead:.3f} against {behind:.3f}): an extrapolation of a power law fitted to four points, so label more "
+            "rows and measure again before choosing on it.")

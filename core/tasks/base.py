@@ -29,6 +29,8 @@ class TaskOptions:
     learning_rate: float = 5e-5
     train_batch_size: int = 16
     patience: int = 1
+    #: Fine-tune: also train on 25/50/75% of each fold for a learning curve (3 more trainings per fold).
+    learning_curve: bool = False
     #: Rules trials: the rules (core.rules.rules_as_settings).
     rules: dict | None = None
 
@@ -44,6 +46,8 @@ class Predictions:
     probabilities: list[list[float]] | None = None
     #: Rules: the share of rows where a rule fired.
     coverage: float | None = None
+    #: Probe and fine-tune: accuracy with part of the training folds (core.learning_curve).
+    learning_curve: Any = None
 
 
 class Predictor(Protocol):

@@ -35,14 +35,20 @@ def cross_validated(estimator: BaseEstimator, features, sample: LabeledSample, o
     k = fold_count(sample, options.folds)
     if sample.multi_label:
         return _multi_label(estimator, features, sample, k, options.seed)
-    cv = StratifiedKFold(n_splits=k, shuffle=True, random_state=options.seed)
     labels = np.array(sample.single_labels)
-    probabilities = cross_val_predict(clone(estimator), features, labels, cv=cv, method="predict_proba")
+    probabilities = cross_val_predict(clone(estimator), features, labels, cv=stratified_splits(sample, k, options.seed),
+                                      method="predict_proba")
     classes = np.unique(labels)
     best = probabilities.argmax(axis=1)
     note = f"Scored by {k}-fold stratified cross-validation (seed {options.seed})."
     return Predictions([(str(classes[j]),) for j in best], probabilities.max(axis=1).tolist(), [note],
                        on_label_set(probabilities, [str(c) for c in classes], sample.label_set))
+
+
+def stratified_splits(sample: LabeledSample, k: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The (training rows, held-out rows) of each fold: what every cross-validated kind scores with."""
+    cv = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
+    return list(cv.split(np.zeros(len(sample)), sample.single_labels))
 
 
 def _multi_label(estimator, features, sample: LabeledSample, k: int, seed: int) -> Predictions:

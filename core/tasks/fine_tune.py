@@ -17,16 +17,17 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
-from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
+from sklearn.model_selection import KFold, train_test_split
 
 from core.dataset import LabeledSample
 from core.errors import AppError
 from core.inference import classifier_logits
+from core.learning_curve import learning_curve
 from core.loading import LoadedModel, read_classifier_for_training
 from core.results import FoldTraining
 from core.store.model import TRAINING_STEP
 from core.tasks.base import OnRows, Predictions, TaskOptions, forward_rows
-from core.tasks.cross_validation import MULTI_LABEL_THRESHOLD, fold_count
+from core.tasks.cross_validation import MULTI_LABEL_THRESHOLD, fold_count, stratified_splits
 
 Report = Callable[..., None]
 #: The training length covers this share of the sample's rows (the longest few are truncated).
@@ -48,13 +49,15 @@ class FineTuneSettings:
     warmup: float = 0.1  # share of the steps with a linear warm-up
     weight_decay: float = 0.01
     patience: int = 1  # epochs without a better validation loss before stopping; 0: no early stopping
+    learning_curve: bool = False  # also train on 25/50/75% of each fold's rows
     validation_share: float = 0.1
     seed: int = 0
 
     @classmethod
     def of(cls, options: TaskOptions) -> FineTuneSettings:
         return cls(epochs=options.epochs, learning_rate=options.learning_rate, folds=options.folds,
-                   batch_size=options.train_batch_size, patience=options.patience, seed=options.seed)
+                   batch_size=options.train_batch_size, patience=options.patience, seed=options.seed,
+                   learning_curve=options.learning_curve)
 
 
 @dataclass
@@ -82,14 +85,28 @@ class FineTunePredictor:
         probabilities = np.zeros((len(sample), len(sample.label_set)))
         initial = read_classifier_for_training(self.loaded, sample.label_set, sample.multi_label, seed=settings.seed)
         start_state = {name: tensor.clone() for name, tensor in initial.state_dict().items()}
+        splits = fold_splits(sample, k, settings.seed)
         with tempfile.TemporaryDirectory(prefix="msd-fine-tune-") as scratch:
-            for fold, (train_rows, held_out) in enumerate(fold_splits(sample, k, settings.seed), start=1):
+            for fold, (train_rows, held_out) in enumerate(splits, start=1):
                 initial.load_state_dict(start_state)
                 model, record = self.train_fold(initial, encoded, targets, train_rows, held_out, fold, k, scratch, report)
                 probabilities[held_out] = self.predict(model, [encoded[i] for i in held_out])
                 self.folds.append(record)
                 self.last_model = model
-        self.predictions = self.decide(probabilities, k)
+            self.predictions = self.decide(probabilities, k)
+            if settings.learning_curve and not sample.multi_label:
+                trainings = iter(range(1, 3 * k + 1))
+
+                def fit_predict(train_rows, held_out):  # a fresh model on part of a fold's rows
+                    initial.load_state_dict(start_state)
+                    step = f"learning curve {next(trainings)} of {3 * k}:"
+                    model, _ = self.train_fold(initial, encoded, targets, train_rows, held_out, 0, 0, scratch,
+                                               lambda _, done, total: report(f"{TRAINING_STEP} {step}", done, total))
+                    chosen = self.predict(model, [encoded[i] for i in held_out]).argmax(axis=1)
+                    return [sample.label_set[j] for j in chosen]
+
+                self.predictions.learning_curve = learning_curve(
+                    sample, splits, fit_predict, seed=settings.seed, full=[row[0] for row in self.predictions.labels])
 
     def train_fold(self, model, encoded, targets, train_rows, held_out, fold: int, k: int, scratch: str, report: Report):
         fit_rows, validation_rows = inner_split(self.sample, train_rows, self.settings)
@@ -218,11 +235,10 @@ def with_target(row: dict, target) -> dict:
 
 
 def fold_splits(sample: LabeledSample, k: int, seed: int):
-    """(training rows, held-out rows) per fold: stratified for single-label samples."""
-    rows = np.arange(len(sample))
+    """(training rows, held-out rows) per fold: the probe's and baselines' folds for single-label samples."""
     if sample.multi_label:
-        return list(KFold(n_splits=k, shuffle=True, random_state=seed).split(rows))
-    return list(StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(rows, sample.single_labels))
+        return list(KFold(n_splits=k, shuffle=True, random_state=seed).split(np.arange(len(sample))))
+    return stratified_splits(sample, k, seed)
 
 
 def inner_split(sample: LabeledSample, train_rows: np.ndarray, settings: FineTuneSettings) -> tuple[list[int], list[int]]:

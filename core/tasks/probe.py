@@ -9,16 +9,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
+from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from core.dataset import LabeledSample
+from core.learning_curve import learning_curve
 from core.loading import LoadedModel
 from core.pooling import Pooling, pooled_forward, read_pooling
 from core.tasks.base import OnRows, Predictions, TaskOptions, forward_rows
-from core.tasks.cross_validation import cross_validated, fold_count
+from core.tasks.cross_validation import cross_validated, fold_count, stratified_splits
 
 
 def probe_estimator():
@@ -40,9 +43,24 @@ class ProbePredictor:
         return embeddings
 
     def finish(self, embeddings: torch.Tensor) -> Predictions:
-        predictions = cross_validated(probe_estimator(), embeddings.numpy(), self.sample, self.options)
+        features = embeddings.numpy()
+        predictions = cross_validated(probe_estimator(), features, self.sample, self.options)
         predictions.notes = self.notes + predictions.notes
+        predictions.learning_curve = self.curve(features, predictions)
         return predictions
+
+    def curve(self, features, predictions: Predictions):
+        """Accuracy with 25/50/75/100% of each training fold (the same folds as the scores)."""
+        if self.sample.multi_label:
+            return None
+        labels = np.array(self.sample.single_labels)
+
+        def fit_predict(train, held_out):
+            return clone(probe_estimator()).fit(features[train], labels[train]).predict(features[held_out]).tolist()
+
+        k = fold_count(self.sample, self.options.folds)
+        return learning_curve(self.sample, stratified_splits(self.sample, k, self.options.seed), fit_predict,
+                              seed=self.options.seed, full=[row[0] for row in predictions.labels])
 
 
 class EmbeddingProbe:
