@@ -194,6 +194,7 @@ class PlanChoices:
     epochs: float = 3
     learning_rate: float = 5e-5
     train_batch_size: int = 16
+    learning_curve: bool = False
 
 
 def plan_trials(entries: list[ShortlistEntry], choices: PlanChoices) -> list[TrialSpec]:
@@ -206,7 +207,7 @@ def plan_trials(entries: list[ShortlistEntry], choices: PlanChoices) -> list[Tri
             label_index_mapping=entry.label_index_mapping, hypothesis_template=entry.hypothesis_template,
             label_descriptions=dict(choices.label_descriptions) if entry.kind in ("zero-shot-classification", "auto") else {},
             folds=choices.folds, epochs=choices.epochs, learning_rate=choices.learning_rate,
-            train_batch_size=choices.train_batch_size,
+            train_batch_size=choices.train_batch_size, learning_curve=choices.learning_curve,
         )
         for entry in entries for device in choices.devices for dtype in choices.dtypes
     ]

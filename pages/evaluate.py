@@ -97,7 +97,8 @@ def plan_choices(rules: tuple[dict, ...]) -> tuple[PlanChoices, dict[str, float]
     prices = price_inputs(chosen_devices)
     choices = PlanChoices(tuple(chosen_devices), tuple(dtypes), batch_size, max_length or None, baselines,
                           dict(state.label_descriptions()), rules, folds=training.folds, epochs=training.epochs,
-                          learning_rate=training.learning_rate, train_batch_size=training.batch_size)
+                          learning_rate=training.learning_rate, train_batch_size=training.batch_size,
+                          learning_curve=training.learning_curve)
     return choices, prices
 
 
@@ -109,6 +110,7 @@ def training_inputs(expanded: bool) -> FineTuneSettings:
             epochs=float(epochs.number_input("Fine-tune epochs", 0.5, 50.0, 3.0, step=0.5)),
             learning_rate=float(rate.number_input("Learning rate", 1e-7, 1e-1, 5e-5, format="%.1e")),
             batch_size=int(batch.number_input("Training batch size", 1, 512, 16)),
+            learning_curve=st.checkbox("Fine-tune learning curve (trains 3 more times per fold; the probe always has one)"),
         )
     st.session_state["training_settings"] = chosen  # what the time estimate uses
     return chosen
