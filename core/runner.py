@@ -27,7 +27,9 @@ from core.results import RULES_KIND, DatasetSummary, LatencyStats, RowPrediction
 from core.settings import Settings, get_settings
 from core.slices import slice_memberships
 from core.tasks import AUTO, BASELINE_KINDS, get_kind
-from core.tasks.base import DEFAULT_TEMPLATE, Predictions, Predictor, TaskOptions
+from core.tasks.base import (
+    DEFAULT_TEMPLATE, FINE_TUNE_BATCH_SIZE, FINE_TUNE_EPOCHS, FINE_TUNE_LEARNING_RATE, Predictions, Predictor, TaskOptions,
+)
 from core.timing import TRIM_INTERVAL_S, Latency, PeakMemory, Stopwatch, give_back_freed_memory
 from core.trial_checks import check_vocabulary, prediction_warnings
 
@@ -56,9 +58,9 @@ class TrialSpec:
     rules: dict | None = None
     #: Cross-validated kinds (probe, baselines, fine-tune): folds; fine-tune: its hyper-parameters.
     folds: int = 5
-    epochs: float = 3
-    learning_rate: float = 5e-5
-    train_batch_size: int = 16
+    epochs: float = FINE_TUNE_EPOCHS
+    learning_rate: float = FINE_TUNE_LEARNING_RATE
+    train_batch_size: int = FINE_TUNE_BATCH_SIZE
     patience: int = 1
     learning_curve: bool = False
 

@@ -16,7 +16,7 @@ from core.loading import read_config
 from core.runner import NO_DTYPE, TrialSpec, rules_trial
 from core.settings import Settings, get_settings
 from core.tasks import BASELINE_KINDS, MODEL_KINDS
-from core.tasks.base import DEFAULT_TEMPLATE
+from core.tasks.base import DEFAULT_TEMPLATE, FINE_TUNE_BATCH_SIZE, FINE_TUNE_EPOCHS, FINE_TUNE_LEARNING_RATE
 from core.tasks.labels import LEFT_UNMAPPED, map_labels
 
 #: Kinds whose predictions come from the model's own labels, so a label map applies.
@@ -191,9 +191,9 @@ class PlanChoices:
     rules: tuple[dict, ...] = ()
     #: Cross-validation folds (probe, baselines, fine-tune) and the fine-tune kind's hyper-parameters.
     folds: int = 5
-    epochs: float = 3
-    learning_rate: float = 5e-5
-    train_batch_size: int = 16
+    epochs: float = FINE_TUNE_EPOCHS
+    learning_rate: float = FINE_TUNE_LEARNING_RATE
+    train_batch_size: int = FINE_TUNE_BATCH_SIZE
     learning_curve: bool = False
 
 

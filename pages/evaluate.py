@@ -12,6 +12,7 @@ from core.shortlist import (
     LabelMapRow, PlanChoices, ShortlistEntry, kind_choices, label_map_overrides, plan_trials, suggest_label_map,
     unmapped_sample_labels,
 )
+from core.tasks.base import FINE_TUNE_BATCH_SIZE, FINE_TUNE_EPOCHS, FINE_TUNE_LEARNING_RATE
 from core.tasks.fine_tune import FineTuneSettings, estimate_for
 from ui import progress, runs, state
 from ui.rules_editor import rules_editor
@@ -107,9 +108,9 @@ def training_inputs(expanded: bool) -> FineTuneSettings:
         folds, epochs, rate, batch = st.columns(4)
         chosen = FineTuneSettings(
             folds=int(folds.number_input("Folds", 2, 20, 5, help="Probe, baselines and fine-tune")),
-            epochs=float(epochs.number_input("Fine-tune epochs", 0.5, 50.0, 3.0, step=0.5)),
-            learning_rate=float(rate.number_input("Learning rate", 1e-7, 1e-1, 5e-5, format="%.1e")),
-            batch_size=int(batch.number_input("Training batch size", 1, 512, 16)),
+            epochs=float(epochs.number_input("Fine-tune epochs", 0.5, 50.0, FINE_TUNE_EPOCHS, step=0.5)),
+            learning_rate=float(rate.number_input("Learning rate", 1e-7, 1e-1, FINE_TUNE_LEARNING_RATE, format="%.1e")),
+            batch_size=int(batch.number_input("Training batch size", 1, 512, FINE_TUNE_BATCH_SIZE)),
             learning_curve=st.checkbox("Fine-tune learning curve (trains 3 more times per fold; the probe always has one)"),
         )
     st.session_state["training_settings"] = chosen  # what the time estimate uses

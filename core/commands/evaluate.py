@@ -18,7 +18,7 @@ from core.rules import load_rules, rules_as_settings
 from core.runner import Progress, plan, run_plan
 from core.settings import get_settings
 from core.tasks import AUTO, MODEL_KINDS
-from core.tasks.base import DEFAULT_TEMPLATE
+from core.tasks.base import DEFAULT_TEMPLATE, FINE_TUNE_BATCH_SIZE, FINE_TUNE_EPOCHS, FINE_TUNE_LEARNING_RATE
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -44,9 +44,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--revision", help="Hub branch, tag or commit for every --model")
     parser.add_argument("--tokenizer", help="tokenizer from another Hub id or folder")
     parser.add_argument("--folds", type=int, default=5, help="cross-validation folds of the probe, baselines and fine-tune (default 5)")
-    parser.add_argument("--epochs", type=float, default=3, help="fine-tune: training epochs per fold (default 3)")
-    parser.add_argument("--learning-rate", type=float, default=5e-5, help="fine-tune: peak learning rate (default 5e-5)")
-    parser.add_argument("--train-batch-size", type=int, default=16, help="fine-tune: training batch size (default 16)")
+    parser.add_argument("--epochs", type=float, default=FINE_TUNE_EPOCHS,
+                        help=f"fine-tune: training epochs per fold (default {FINE_TUNE_EPOCHS:g})")
+    parser.add_argument("--learning-rate", type=float, default=FINE_TUNE_LEARNING_RATE,
+                        help=f"fine-tune: peak learning rate (default {FINE_TUNE_LEARNING_RATE:g})")
+    parser.add_argument("--train-batch-size", type=int, default=FINE_TUNE_BATCH_SIZE,
+                        help=f"fine-tune: training batch size (default {FINE_TUNE_BATCH_SIZE})")
     parser.add_argument("--patience", type=int, default=1,
                         help="fine-tune: epochs without a better validation loss before stopping (0: no early stopping)")
     parser.add_argument("--learning-curve", action="store_true",
@@ -68,7 +71,7 @@ def check_training_options(args: argparse.Namespace) -> None:
         raise InputError(f"--folds {args.folds} must be at least 2.", hint="Use e.g. --folds 5.")
     if args.epochs <= 0 or args.learning_rate <= 0 or args.train_batch_size < 1 or args.patience < 0:
         raise InputError("--epochs and --learning-rate must be positive and --train-batch-size at least 1.",
-                         hint="Use e.g. --epochs 3 --learning-rate 5e-5 --train-batch-size 16.")
+                         hint="Use e.g. --epochs 3 --learning-rate 1e-4 --train-batch-size 16.")
 
 
 def add_ensemble_arguments(parser: argparse.ArgumentParser) -> None:

@@ -11,6 +11,8 @@ from core.loading import Head, LoadedModel
 
 OnRows = Callable[[int], None]
 DEFAULT_TEMPLATE = "This example is {}."
+#: The fine-tune kind's defaults, for a few hundred labeled rows (measured in BENCHMARKS.md).
+FINE_TUNE_EPOCHS, FINE_TUNE_LEARNING_RATE, FINE_TUNE_BATCH_SIZE = 3.0, 1e-4, 16
 
 
 @dataclass(frozen=True)
@@ -25,9 +27,9 @@ class TaskOptions:
     folds: int = 5
     seed: int = 0
     #: Fine-tune trials: epochs, learning rate and training batch size (core.tasks.fine_tune).
-    epochs: float = 3
-    learning_rate: float = 5e-5
-    train_batch_size: int = 16
+    epochs: float = FINE_TUNE_EPOCHS
+    learning_rate: float = FINE_TUNE_LEARNING_RATE
+    train_batch_size: int = FINE_TUNE_BATCH_SIZE
     patience: int = 1
     #: Fine-tune: also train on 25/50/75% of each fold for a learning curve (3 more trainings per fold).
     learning_curve: bool = False

@@ -26,7 +26,9 @@ from core.learning_curve import learning_curve
 from core.loading import LoadedModel, read_classifier_for_training
 from core.results import FoldTraining
 from core.store.model import TRAINING_STEP
-from core.tasks.base import OnRows, Predictions, TaskOptions, forward_rows
+from core.tasks.base import (
+    FINE_TUNE_BATCH_SIZE, FINE_TUNE_EPOCHS, FINE_TUNE_LEARNING_RATE, OnRows, Predictions, TaskOptions, forward_rows,
+)
 from core.tasks.cross_validation import MULTI_LABEL_THRESHOLD, fold_count, stratified_splits
 
 Report = Callable[..., None]
@@ -42,10 +44,10 @@ class TrainingError(AppError):
 class FineTuneSettings:
     """The hyper-parameters of a fine-tune trial; defaults suit a few hundred labeled rows."""
 
-    epochs: float = 3
-    learning_rate: float = 5e-5
+    epochs: float = FINE_TUNE_EPOCHS
+    learning_rate: float = FINE_TUNE_LEARNING_RATE
     folds: int = 5
-    batch_size: int = 16
+    batch_size: int = FINE_TUNE_BATCH_SIZE
     warmup: float = 0.1  # share of the steps with a linear warm-up
     weight_decay: float = 0.01
     patience: int = 1  # epochs without a better validation loss before stopping; 0: no early stopping
