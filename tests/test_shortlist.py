@@ -118,7 +118,7 @@ def test_plan_has_one_trial_per_model_device_and_dtype_then_the_baselines():
 
 @pytest.mark.parametrize("entries, choices, message", [
     ([], PlanChoices(), "The shortlist is empty and there are no rules."),
-    ([ShortlistEntry(candidate(), "embedding-probe")], PlanChoices(folds=1), "1 fold.s. cannot cross-validate."),
+    ([ShortlistEntry(candidate(), "embedding-probe")], PlanChoices(folds=1), "cannot cross-validate"),
     ([ShortlistEntry(candidate(), "text-classification")], PlanChoices(devices=()), "No device or no dtype"),
     ([ShortlistEntry(candidate(), "text-classification")], PlanChoices(batch_size=0), "Batch size 0 is not positive."),
     ([ShortlistEntry(candidate(), "zero-shot-classification", hypothesis_template="no slot")], PlanChoices(),
