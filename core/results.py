@@ -84,6 +84,8 @@ class TrialResult:
     truncated_rows: int = 0
     #: Rules trials: the share of rows where a rule fired (the others got the fallback or nothing).
     coverage: float | None = None
+    #: Model trials: the rows longer than the model's limit (what the long-text strategy applied to).
+    long_rows: list[int] | None = None
     settings: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     #: Signs that an ok trial's numbers may not mean what they seem (e.g. one label for every row).
@@ -101,7 +103,13 @@ class TrialResult:
             return self.kind
         if not self.uses_model:
             return self.model
-        return f"{self.model} [{self.kind}, {self.device}, {self.dtype}]"
+        return f"{self.model} [{', '.join([self.kind, self.device, self.dtype, *self.variant])}]"
+
+    @property
+    def variant(self) -> list[str]:
+        """How this trial of a model differs beyond kind, device and dtype: a long-text strategy, or none."""
+        strategy = self.settings.get("long_text", "truncate")
+        return [] if strategy == "truncate" else [strategy]
 
     @property
     def uses_model(self) -> bool:

@@ -21,6 +21,7 @@ from core.dataset import LabeledSample
 from core.devices import check_device, detect_devices
 from core.errors import AppError, ModelLoadError, redact
 from core.kinds import FINE_TUNE, choose_kinds
+from core.long_text import for_long_texts, long_rows_of
 from core.loading import LoadedModel, ModelSpec, fetch_model, load_model, release
 from core.metrics import compare_pairs, compute_scores, leaders_warning, rows_correct
 from core.results import RULES_KIND, DatasetSummary, LatencyStats, RowPrediction, RunResult, TrialResult
@@ -63,6 +64,9 @@ class TrialSpec:
     train_batch_size: int = FINE_TUNE_BATCH_SIZE
     patience: int = 1
     learning_curve: bool = False
+    #: Rows longer than the model's limit: truncate, head-tail or chunks (core.long_text).
+    long_text: str = "truncate"
+    chunk_aggregate: str | None = None
 
     def options(self, settings: Settings) -> TaskOptions:
         return TaskOptions(
@@ -96,15 +100,17 @@ def plan(
     dtypes: list[str] | None = None,
     baselines: bool = True,
     rules: list[dict] | None = None,
+    long_texts: list[str] | None = None,
     **trial_settings,
 ) -> list[TrialSpec]:
     """One trial per model x device x dtype, one per rules file (`core.rules.rules_as_settings`),
     then the baselines (once: they need no device)."""
     specs = [
-        TrialSpec(kind=kind, model=model, device=device, dtype=dtype, **trial_settings)
+        TrialSpec(kind=kind, model=model, device=device, dtype=dtype, long_text=strategy, **trial_settings)
         for model in dict.fromkeys(models)
         for device in dict.fromkeys(devices or ["cpu"])
         for dtype in dict.fromkeys(dtypes or ["float32"])
+        for strategy in dict.fromkeys(long_texts or ["truncate"])
     ]
     specs += [rules_trial(rule_set) for rule_set in rules or []]
     if baselines:
@@ -214,6 +220,8 @@ def _settings_of(spec: TrialSpec, settings: Settings) -> dict:
     }
     if spec.kind == RULES_KIND:
         return {"rules": spec.rules, "latency_rows": settings.latency_rows}
+    if spec.model is not None:
+        chosen.update(long_text=spec.long_text, chunk_aggregate=spec.chunk_aggregate)
     if spec.kind == FINE_TUNE:
         chosen.update(folds=spec.folds, epochs=spec.epochs, learning_rate=spec.learning_rate,
                       train_batch_size=spec.train_batch_size, patience=spec.patience, learning_curve=spec.learning_curve)
@@ -230,6 +238,10 @@ def _measure_trial(spec: TrialSpec, sample: LabeledSample, settings: Settings, r
     if loaded is not None:
         result.warnings += check_vocabulary(loaded, list(sample.texts) + list(sample.pairs or []))
     predictor = get_kind(kind_name).prepare(loaded, sample, spec.options(settings))
+    if loaded is not None:
+        result.long_rows = long_rows_of(loaded, sample)
+        if spec.long_text != "truncate":
+            predictor = for_long_texts(predictor, loaded, sample, spec.long_text, spec.chunk_aggregate)
     if hasattr(predictor, "train"):  # fine-tune: every fold trains before anything is timed
         predictor.train(report)
         result.training = list(predictor.folds)

@@ -92,6 +92,20 @@ def slices(comparison: Comparison) -> None:
                  hide_index=True)
 
 
+def long_texts(comparison: Comparison) -> None:
+    if not comparison.long_texts:
+        return
+    st.subheader("Long texts")
+    st.caption("Each model on the rows longer than its limit and on the rows that fit, with the strategy it used for "
+               "the long ones (truncate: the first tokens; head-tail: the first quarter and the last three; chunks: "
+               "every window, probabilities averaged).")
+    st.dataframe(pd.DataFrame([{
+        "trial": r.name, "long-text strategy": r.strategy, "long rows": r.long_rows, "accuracy on long rows": r.long_accuracy,
+        "95% CI (long)": _interval(r.long_accuracy_ci), "rows that fit": r.short_rows,
+        "accuracy on rows that fit": r.short_accuracy, "95% CI (fit)": _interval(r.short_accuracy_ci),
+    } for r in comparison.long_texts]), hide_index=True)
+
+
 def more_labels(comparison: Comparison) -> None:
     figure = charts.learning_curve_chart(comparison)
     if figure is None:
@@ -192,6 +206,7 @@ def show(run_id: str) -> None:
     trade_offs(comparison)
     per_class(comparison)
     slices(comparison)
+    long_texts(comparison)
     more_labels(comparison)
     fine_tuning(comparison)
     starter(comparison, sample)

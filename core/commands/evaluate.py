@@ -13,6 +13,7 @@ from core.dataset import load_csv
 from core.ensembles import METHODS, EnsembleSpec, ensemble_spec_of, with_ensembles
 from core.errors import InputError
 from core.files import check_output_path
+from core.long_text import AGGREGATES, STRATEGIES
 from core.results import RunResult, TrialResult, evaluate_command, write_json
 from core.rules import load_rules, rules_as_settings
 from core.runner import Progress, plan, run_plan
@@ -54,6 +55,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="fine-tune: epochs without a better validation loss before stopping (0: no early stopping)")
     parser.add_argument("--learning-curve", action="store_true",
                         help="fine-tune: also train on 25/50/75%% of each fold for a learning curve (the probe always has one)")
+    parser.add_argument("--long-text", action="append", choices=STRATEGIES,
+                        help="rows longer than the model's limit: truncate (default), head-tail or chunks (repeatable: "
+                             "one trial per strategy)")
+    parser.add_argument("--chunk-aggregate", choices=AGGREGATES,
+                        help="chunks: how window probabilities combine (default mean; max for multi-label)")
     parser.add_argument("--rules", action="append", default=[], metavar="FILE",
                         help="a keyword/regex rules file (YAML or JSON), scored as one trial named after it (repeatable)")
     add_ensemble_arguments(parser)
@@ -122,7 +128,8 @@ def run(args: argparse.Namespace) -> int:
         hypothesis_template=args.hypothesis_template,
         label_descriptions=parse_pairs(args.label_description, "--label-description"),
         folds=args.folds, epochs=args.epochs, learning_rate=args.learning_rate, train_batch_size=args.train_batch_size,
-        patience=args.patience, learning_curve=args.learning_curve,
+        patience=args.patience, learning_curve=args.learning_curve, long_texts=args.long_text,
+        chunk_aggregate=args.chunk_aggregate,
     )
     ensembles = ensemble_specs(args)
     if args.submit and ensembles:

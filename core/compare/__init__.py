@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from core.compare.examples import check_sample, collect_errors, omitted_errors
+from core.compare.long_texts import LongTextRow, long_text_rows
 from core.compare.leaderboard import (
     build_class_f1, build_leaderboard, compare_devices, cost_per_1k, name_trials, pareto_front,
 )
@@ -27,7 +28,7 @@ from core.results import RunResult
 
 __all__ = [
     "ONE_POINT", "ClassF1", "Comparison", "DeviceGroup", "DeviceRow", "Disagreement", "ErrorExample", "ErrorExamples",
-    "LeaderboardRow", "PairedSummary", "Recommendation", "SliceCallout", "SliceCell", "SliceRow", "SliceTable",
+    "LeaderboardRow", "LongTextRow", "PairedSummary", "Recommendation", "SliceCallout", "SliceCell", "SliceRow", "SliceTable",
     "TrialErrors", "build_comparison", "build_slice_table", "cost_per_1k",
     "group_indistinguishable", "name_trials", "pareto_front",
 ]
@@ -57,7 +58,7 @@ def build_comparison(
                                      more_labels_sentence(run, names)),
         errors=collect_errors(run, names, usable, examples_per_model) if usable else omitted_errors(mismatch),
         notes=[mismatch] if mismatch else [], latency_budget_ms=latency_budget_ms, price_per_hour=prices,
-        slices=build_slice_table(run, ranked, usable),
+        slices=build_slice_table(run, ranked, usable), long_texts=long_text_rows(run, names),
     )
 
 

@@ -15,13 +15,18 @@ def name_trials(trials: list[TrialResult]) -> dict[str, str]:
         by_model.setdefault(trial.model, []).append(trial)
     names = {}
     for model, group in by_model.items():
-        varying = [i for i in range(3) if len({(t.kind, t.device, t.dtype)[i] for t in group}) > 1]
+        varying = [i for i in range(4) if len({facets(t)[i] for t in group}) > 1]
         for trial in group:
-            parts = [(trial.kind, trial.device, trial.dtype)[i] for i in varying]
+            parts = [facets(trial)[i] for i in varying]
             names[trial.key] = f"{model} ({', '.join(parts)})" if parts else model
     if len(set(names.values())) < len(names):
         return {trial.key: trial.key for trial in trials}
     return names
+
+
+def facets(trial: TrialResult) -> tuple[str, str, str, str]:
+    """What can tell trials of one model apart: kind, device, dtype, long-text strategy."""
+    return trial.kind, trial.device, trial.dtype, ", ".join(trial.variant) or "truncate"
 
 
 def is_baseline(trial: TrialResult) -> bool:

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from core.results import ENSEMBLE_PREFIX, RunResult
+
+if TYPE_CHECKING:
+    from core.compare.long_texts import LongTextRow
 
 
 #: "Within one accuracy point of the best" means at most this far below it.
@@ -253,6 +257,8 @@ class Comparison:
     latency_budget_ms: float | None = None
     price_per_hour: dict[str, float] = field(default_factory=dict)
     slices: SliceTable = field(default_factory=SliceTable)
+    #: Each model trial on the rows longer than its model's limit and on the others (empty: none is long).
+    long_texts: list[LongTextRow] = field(default_factory=list)
 
     def row(self, key: str) -> LeaderboardRow:
         return next(r for r in self.leaderboard if r.key == key)

@@ -15,8 +15,8 @@ from markupsafe import Markup
 from core import charts
 from core.report.model import Chart, Report
 from core.report.tables import (
-    LEADERBOARD_COLUMNS, all_warnings, environment_facts, fmt_cost, fmt_interval, fmt_labels, fmt_number, fmt_parameters,
-    leaderboard_cells, sample_facts, slice_cells, slice_header,
+    LEADERBOARD_COLUMNS, LONG_TEXT_HEADER, all_warnings, environment_facts, fmt_cost, fmt_interval, fmt_labels,
+    fmt_number, fmt_parameters, leaderboard_cells, long_text_cells, sample_facts, slice_cells, slice_header,
 )
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -102,4 +102,5 @@ def render_html(report: Report) -> str:
         environment_facts=environment_facts(report), warnings=all_warnings(report),
         trials={t.key: t for t in report.run.results},
         slice_header=slice_header(report.comparison.slices.names), slice_cells=slice_cells,
+        long_text_header=LONG_TEXT_HEADER, long_text_cells=long_text_cells,
     )

@@ -8,7 +8,8 @@ from core.compare import Comparison
 from core.markdown import md
 from core.report.model import Report, format_time
 from core.report.tables import (
-    LEADERBOARD_COLUMNS, all_warnings, fmt_labels, fmt_number, leaderboard_cells, slice_cells, slice_header,
+    LEADERBOARD_COLUMNS, LONG_TEXT_HEADER, all_warnings, fmt_labels, fmt_number, leaderboard_cells, long_text_cells,
+    slice_cells, slice_header,
 )
 
 
@@ -38,7 +39,8 @@ def render_markdown(report: Report) -> str:
             for r in c.leaderboard]
     lines += ["## Leaderboard", "", *md_table(list(LEADERBOARD_COLUMNS), rows), ""]
     lines += ["## Paired tests", "", md(c.paired.sentence), ""]
-    lines += _markdown_devices(c) + _markdown_slices(c) + _markdown_errors(c) + _markdown_warnings(report)
+    lines += _markdown_devices(c) + _markdown_slices(c) + _markdown_long_texts(c) + _markdown_errors(c)
+    lines += _markdown_warnings(report)
     lines += ["## Reproduce", "", *code_block(report.reproduce, "bash")]
     if report.reproduce_note:
         lines += ["", md(report.reproduce_note)]
@@ -61,6 +63,13 @@ def _markdown_slices(c: Comparison) -> list[str]:
     callouts = [*[f"- {md(s)}" for s in table.sentences], ""] if table.sentences else []
     return ["## Slices", "", *callouts, "Accuracy [95% CI] and macro-F1 of each trial on each slice; ★ leads the slice.", "",
             *md_table(slice_header(table.names), rows), ""]
+
+
+def _markdown_long_texts(c: Comparison) -> list[str]:
+    if not c.long_texts:
+        return []
+    return ["## Long texts", "", "Each model on the rows longer than its limit and on the rows that fit.", "",
+            *md_table(LONG_TEXT_HEADER, [long_text_cells(row) for row in c.long_texts]), ""]
 
 
 def _markdown_errors(c: Comparison) -> list[str]:

@@ -6,7 +6,7 @@ import json
 
 import pandas as pd
 
-from core.compare import LeaderboardRow, SliceCell, SliceRow
+from core.compare import LeaderboardRow, LongTextRow, SliceCell, SliceRow
 from core.dataset import LabeledSample
 from core.report.model import Report
 from core.results import RunResult
@@ -59,6 +59,15 @@ LEADERBOARD_COLUMNS = {
     "cost / 1k": lambda r: fmt_cost(r.cost_per_1k),
     "rules / ensemble": lambda r: r.combines,
 }
+
+
+LONG_TEXT_HEADER = ["trial", "long-text strategy", "long rows", "accuracy on long rows [95% CI]", "rows that fit",
+                    "accuracy on rows that fit [95% CI]"]
+
+
+def long_text_cells(row: LongTextRow) -> list[str]:
+    return [row.name, row.strategy, str(row.long_rows), fmt_interval(row.long_accuracy, row.long_accuracy_ci),
+            str(row.short_rows), fmt_interval(row.short_accuracy, row.short_accuracy_ci)]
 
 
 def leaderboard_cells(row: LeaderboardRow) -> list[str]:

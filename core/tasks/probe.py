@@ -49,6 +49,12 @@ class ProbePredictor:
         predictions.learning_curve = self.curve(features, predictions)
         return predictions
 
+    def pool_windows(self, embeddings: torch.Tensor, owner) -> torch.Tensor:
+        """Long texts split into windows (core.long_text): one embedding per row, its windows' mean."""
+        from core.long_text import mean_by_owner
+
+        return mean_by_owner(embeddings, owner)
+
     def curve(self, features, predictions: Predictions):
         """Accuracy with 25/50/75/100% of each training fold (the same folds as the scores)."""
         if self.sample.multi_label:

@@ -55,6 +55,10 @@ class ZeroShotPredictor:
         )
         return logits.reshape(len(texts), per_text, -1)
 
+    def reserved_tokens(self) -> int:
+        """Room a premise must leave for the longest hypothesis (for long texts cut to fit)."""
+        return max(len(ids) for ids in self.loaded.tokenizer(self.hypotheses, add_special_tokens=False)["input_ids"])
+
     def finish(self, logits: torch.Tensor) -> Predictions:
         if self.multi_label or len(self.candidates) == 1:
             contradiction_id = -1 if self.entailment_id == 0 else 0
