@@ -195,6 +195,8 @@ class PlanChoices:
     learning_rate: float = FINE_TUNE_LEARNING_RATE
     train_batch_size: int = FINE_TUNE_BATCH_SIZE
     learning_curve: bool = False
+    #: Rows longer than a model's limit: one trial per strategy (core.long_text).
+    long_texts: tuple[str, ...] = ("truncate",)
 
 
 def plan_trials(entries: list[ShortlistEntry], choices: PlanChoices) -> list[TrialSpec]:
@@ -207,9 +209,10 @@ def plan_trials(entries: list[ShortlistEntry], choices: PlanChoices) -> list[Tri
             label_index_mapping=entry.label_index_mapping, hypothesis_template=entry.hypothesis_template,
             label_descriptions=dict(choices.label_descriptions) if entry.kind in ("zero-shot-classification", "auto") else {},
             folds=choices.folds, epochs=choices.epochs, learning_rate=choices.learning_rate,
-            train_batch_size=choices.train_batch_size, learning_curve=choices.learning_curve,
+            train_batch_size=choices.train_batch_size, learning_curve=choices.learning_curve, long_text=strategy,
         )
         for entry in entries for device in choices.devices for dtype in choices.dtypes
+        for strategy in (choices.long_texts if entry.kind != "fine-tune" else ("truncate",))
     ]
     specs += [rules_trial(rules) for rules in choices.rules]
     if choices.baselines:

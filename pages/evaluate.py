@@ -12,6 +12,7 @@ from core.shortlist import (
     LabelMapRow, PlanChoices, ShortlistEntry, kind_choices, label_map_overrides, plan_trials, suggest_label_map,
     unmapped_sample_labels,
 )
+from core.long_text import STRATEGIES
 from core.tasks.base import FINE_TUNE_BATCH_SIZE, FINE_TUNE_EPOCHS, FINE_TUNE_LEARNING_RATE
 from core.tasks.fine_tune import FineTuneSettings, estimate_for
 from ui import progress, runs, state
@@ -94,12 +95,16 @@ def plan_choices(rules: tuple[dict, ...]) -> tuple[PlanChoices, dict[str, float]
     batch_size = int(first.number_input("Batch size", 1, 1024, 32))
     max_length = int(second.number_input("Maximum length in tokens (0 = the model's own)", 0, 100_000, 0))
     baselines = third.checkbox("Include baselines (majority, TF-IDF)", value=True)
+    long_texts = st.multiselect(
+        "Rows longer than a model's limit", list(STRATEGIES), default=["truncate"],
+        help="One trial per strategy: truncate keeps the first tokens; head-tail the first quarter and the last three; "
+             "chunks classifies every window and averages. Compare shows each on the long rows and on the others.")
     training = training_inputs(any(e.kind == "fine-tune" for e in state.shortlist().entries))
     prices = price_inputs(chosen_devices)
     choices = PlanChoices(tuple(chosen_devices), tuple(dtypes), batch_size, max_length or None, baselines,
                           dict(state.label_descriptions()), rules, folds=training.folds, epochs=training.epochs,
                           learning_rate=training.learning_rate, train_batch_size=training.batch_size,
-                          learning_curve=training.learning_curve)
+                          learning_curve=training.learning_curve, long_texts=tuple(long_texts or ["truncate"]))
     return choices, prices
 
 

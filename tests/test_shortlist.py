@@ -203,3 +203,10 @@ def test_hub_status_says_mirror_offline_and_is_remembered(fake_hub, monkeypatch)
     offline = hub_status.hub_status()
     assert offline.state == hub_status.OFFLINE and "HF_HUB_OFFLINE" in offline.sentence
     assert get_settings().hub_offline
+
+
+def test_each_long_text_strategy_is_a_trial_except_for_fine_tuning():
+    entries = [ShortlistEntry(candidate(), "text-classification"), ShortlistEntry(candidate(), "fine-tune")]
+    specs = plan_trials(entries, PlanChoices(long_texts=("truncate", "chunks"), baselines=False))
+    assert [(s.kind, s.long_text) for s in specs] == [("text-classification", "truncate"),
+                                                     ("text-classification", "chunks"), ("fine-tune", "truncate")]
