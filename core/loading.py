@@ -29,7 +29,7 @@ from core.model_files import PICKLE_SUFFIXES, WEIGHT_SUFFIXES, check_tokenizer_f
 from core.settings import Settings, get_settings
 from core.tokenizing import check_tokenizer_fits, read_tokenizer, resolve_max_length
 
-Head = Literal["classifier", "encoder"]
+Head = Literal["classifier", "encoder", "seq2seq", "token-classifier"]
 
 @dataclass(frozen=True)
 class ModelSpec:
@@ -331,11 +331,11 @@ def config_overrides(spec: ModelSpec) -> dict:
 
 
 def read_model(files: ModelFiles, spec: ModelSpec, head: Head, settings: Settings) -> torch.nn.Module:
-    from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification
+    from transformers import AutoConfig
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # a bar per loaded model says nothing; our own progress does
-    auto_class = AutoModelForSequenceClassification if head == "classifier" else AutoModel
+    auto_class = auto_class_of(head)
     use_safetensors = None if settings.allow_pickle else True
     check_architecture_known(read_config(files.local_dir, spec.source), spec)
     try:
@@ -356,6 +356,14 @@ def read_model(files: ModelFiles, spec: ModelSpec, head: Head, settings: Setting
         raise explain_load_error(error, spec, head) from error
     check_nothing_untrained(model, loading_info.get("missing_keys") or [], spec, head)
     return model.eval()
+
+
+def auto_class_of(head: Head):
+    """The transformers Auto class that loads a model with `head`."""
+    from transformers import AutoModel, AutoModelForSeq2SeqLM, AutoModelForSequenceClassification, AutoModelForTokenClassification
+
+    return {"classifier": AutoModelForSequenceClassification, "seq2seq": AutoModelForSeq2SeqLM,
+            "token-classifier": AutoModelForTokenClassification}.get(head, AutoModel)
 
 
 def read_classifier_for_training(loaded: LoadedModel, labels: list[str], multi_label: bool, *, seed: int) -> torch.nn.Module:
@@ -442,7 +450,8 @@ def explain_load_error(error: Exception, spec: ModelSpec, head: Head) -> ModelLo
             f"{spec.source}: the classification head in the weights does not match the label count asked for.",
             hint="Give num_labels / id2label matching how the model was fine-tuned, or leave them unset.",
         )
-    kind = "a sequence-classification head" if head == "classifier" else "an encoder"
+    kind = {"classifier": "a sequence-classification head", "seq2seq": "a sequence-to-sequence (summarization) model",
+            "token-classifier": "a token-classification (NER) model"}.get(head, "an encoder")
     first_line = str(error).splitlines()[0][:300] if str(error) else type(error).__name__
     return ModelLoadError(f"{spec.source} could not be loaded as {kind}: {first_line}")
 

@@ -170,12 +170,15 @@ def mean_by_owner(values, owner: np.ndarray):
     return sums / counts
 
 
+def token_lengths(loaded, sample) -> list[int]:
+    """Each row's tokens with the model's tokenizer (its pair and special tokens included)."""
+    pairs = list(sample.pairs) if sample.pairs is not None else None
+    return [len(ids) for ids in loaded.tokenizer(list(sample.texts), pairs, truncation=False)["input_ids"]]
+
+
 def long_rows_of(loaded, sample) -> list[int]:
     """Rows whose tokens (with the pair and special tokens) exceed the model's limit."""
-    tokenizer = loaded.tokenizer
-    pairs = list(sample.pairs) if sample.pairs is not None else None
-    lengths = [len(ids) for ids in tokenizer(list(sample.texts), pairs, truncation=False)["input_ids"]]
-    return [row for row, length in enumerate(lengths) if length > loaded.max_length]
+    return [row for row, length in enumerate(token_lengths(loaded, sample)) if length > loaded.max_length]
 
 
 def for_long_texts(predictor, loaded, sample, strategy: str, aggregate: str | None) -> LongTextPredictor:

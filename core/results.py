@@ -86,6 +86,9 @@ class TrialResult:
     coverage: float | None = None
     #: Model trials: the rows longer than the model's limit (what the long-text strategy applied to).
     long_rows: list[int] | None = None
+    #: Summarize-then-classify: row -> the summary the classifier read; and each stage's cost.
+    summaries: dict[int, str] = field(default_factory=dict)
+    stages: dict = field(default_factory=dict)
     settings: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     #: Signs that an ok trial's numbers may not mean what they seem (e.g. one label for every row).
@@ -109,7 +112,8 @@ class TrialResult:
     def variant(self) -> list[str]:
         """How this trial of a model differs beyond kind, device and dtype: a long-text strategy, or none."""
         strategy = self.settings.get("long_text", "truncate")
-        return [] if strategy == "truncate" else [strategy]
+        summarizer = self.settings.get("summarizer")
+        return ([] if strategy == "truncate" else [strategy]) + ([f"summarized by {summarizer}"] if summarizer else [])
 
     @property
     def uses_model(self) -> bool:
@@ -204,6 +208,7 @@ def trial_to_dict(trial: TrialResult) -> dict:
         prediction["labels"] = list(prediction["labels"])
         if prediction["probabilities"] is not None:
             prediction["probabilities"] = list(prediction["probabilities"])
+    data["summaries"] = {str(row): text for row, text in data["summaries"].items()}
     if data["learning_curve"]:
         for point in data["learning_curve"]["points"]:
             point["accuracy_ci"] = list(point["accuracy_ci"]) if point["accuracy_ci"] else None
@@ -241,6 +246,7 @@ def trial_from_dict(data: dict) -> TrialResult:
         data["latency"] = LatencyStats(**data["latency"])
     data["predictions"] = [prediction_from_dict(p) for p in data["predictions"]]
     data["training"] = [fold_from_dict(f) for f in data.get("training", [])]
+    data["summaries"] = {int(row): text for row, text in data.get("summaries", {}).items()}
     data["learning_curve"] = LearningCurve.from_dict(data["learning_curve"]) if data.get("learning_curve") else None
     return TrialResult(**data)
 

@@ -21,7 +21,8 @@ from core.dataset import LabeledSample
 from core.devices import check_device, detect_devices
 from core.errors import AppError, ModelLoadError, redact
 from core.kinds import FINE_TUNE, choose_kinds
-from core.long_text import for_long_texts, long_rows_of
+from core.long_text import for_long_texts, long_rows_of, token_lengths
+from core.summaries import MAX_NEW_TOKENS, summarize_rows
 from core.loading import LoadedModel, ModelSpec, fetch_model, load_model, release
 from core.metrics import compare_pairs, compute_scores, leaders_warning, rows_correct
 from core.results import RULES_KIND, DatasetSummary, LatencyStats, RowPrediction, RunResult, TrialResult
@@ -67,6 +68,11 @@ class TrialSpec:
     #: Rows longer than the model's limit: truncate, head-tail or chunks (core.long_text).
     long_text: str = "truncate"
     chunk_aggregate: str | None = None
+    #: Summarize-then-classify (core.summaries): rows over `summarize_over` tokens (default: the model's
+    #: limit) are summarized by this seq2seq model, in at most `summary_tokens` new tokens.
+    summarizer: str | None = None
+    summarize_over: int | None = None
+    summary_tokens: int = MAX_NEW_TOKENS
 
     def options(self, settings: Settings) -> TaskOptions:
         return TaskOptions(
@@ -101,16 +107,20 @@ def plan(
     baselines: bool = True,
     rules: list[dict] | None = None,
     long_texts: list[str] | None = None,
+    summarizer: str | None = None,
     **trial_settings,
 ) -> list[TrialSpec]:
-    """One trial per model x device x dtype, one per rules file (`core.rules.rules_as_settings`),
-    then the baselines (once: they need no device)."""
+    """One trial per model x device x dtype x long-text strategy (and, with a summarizer, one more that
+    reads summaries, beside the plain one), one per rules file (`core.rules.rules_as_settings`), then
+    the baselines (once: they need no device)."""
     specs = [
-        TrialSpec(kind=kind, model=model, device=device, dtype=dtype, long_text=strategy, **trial_settings)
+        TrialSpec(kind=kind, model=model, device=device, dtype=dtype, long_text=strategy, summarizer=summarized,
+                  **trial_settings)
         for model in dict.fromkeys(models)
         for device in dict.fromkeys(devices or ["cpu"])
         for dtype in dict.fromkeys(dtypes or ["float32"])
         for strategy in dict.fromkeys(long_texts or ["truncate"])
+        for summarized in dict.fromkeys([None, summarizer] if summarizer and strategy == "truncate" else [None])
     ]
     specs += [rules_trial(rule_set) for rule_set in rules or []]
     if baselines:
@@ -222,6 +232,8 @@ def _settings_of(spec: TrialSpec, settings: Settings) -> dict:
         return {"rules": spec.rules, "latency_rows": settings.latency_rows}
     if spec.model is not None:
         chosen.update(long_text=spec.long_text, chunk_aggregate=spec.chunk_aggregate)
+    if spec.summarizer:
+        chosen.update(summarizer=spec.summarizer, summarize_over=spec.summarize_over, summary_tokens=spec.summary_tokens)
     if spec.kind == FINE_TUNE:
         chosen.update(folds=spec.folds, epochs=spec.epochs, learning_rate=spec.learning_rate,
                       train_batch_size=spec.train_batch_size, patience=spec.patience, learning_curve=spec.learning_curve)
@@ -236,12 +248,14 @@ def _measure_trial(spec: TrialSpec, sample: LabeledSample, settings: Settings, r
     report("loading")
     kind_name, loaded = resolve_and_load(spec, sample, settings, result)
     if loaded is not None:
+        result.long_rows = long_rows_of(loaded, sample)  # of the rows as given, before any summary
+    if spec.summarizer and loaded is not None:
+        sample = summarized(spec, loaded, sample, settings, result, report)
+    if loaded is not None:
         result.warnings += check_vocabulary(loaded, list(sample.texts) + list(sample.pairs or []))
     predictor = get_kind(kind_name).prepare(loaded, sample, spec.options(settings))
-    if loaded is not None:
-        result.long_rows = long_rows_of(loaded, sample)
-        if spec.long_text != "truncate":
-            predictor = for_long_texts(predictor, loaded, sample, spec.long_text, spec.chunk_aggregate)
+    if loaded is not None and spec.long_text != "truncate":
+        predictor = for_long_texts(predictor, loaded, sample, spec.long_text, spec.chunk_aggregate)
     if hasattr(predictor, "train"):  # fine-tune: every fold trains before anything is timed
         predictor.train(report)
         result.training = list(predictor.folds)
@@ -263,6 +277,19 @@ def _measure_trial(spec: TrialSpec, sample: LabeledSample, settings: Settings, r
         length = getattr(predictor, "max_length", None) or loaded.max_length  # fine-tune trains at the sample's length
         result.notes.append(f"{predictor.truncated_rows} rows were longer than {length} tokens and were truncated.")
     return loaded
+
+
+def summarized(spec: TrialSpec, loaded: LoadedModel, sample: LabeledSample, settings: Settings, result: TrialResult,
+               report) -> LabeledSample:
+    """The sample with its long rows replaced by their summaries (the first stage, timed on its own)."""
+    over = spec.summarize_over or loaded.max_length
+    rows = [row for row, length in enumerate(token_lengths(loaded, sample)) if length > over]
+    stage = summarize_rows(spec.summarizer, sample, rows, settings=settings, device=spec.device,
+                           max_new_tokens=spec.summary_tokens, report=report)
+    result.summaries = dict(stage.summaries)
+    result.stages = {"summarize_s": stage.seconds, "summarized_rows": len(rows), "summaries_cached": stage.cached}
+    result.notes.append(stage.note)
+    return stage.applied_to(sample)
 
 
 def row_predictions(predictions: Predictions, correct) -> list[RowPrediction]:

@@ -235,6 +235,46 @@ def build_bart_nli(folder: Path) -> Path:
     return finish(folder, BartConfig, BartForSequenceClassification, {"model_max_length": MAX_TOKENS}, seed=5, **config)
 
 
+def build_bart_summarizer(folder: Path) -> Path:
+    """A random BART with its generation head: a seq2seq 'summarizer' that writes some tokens."""
+    from transformers import BartConfig, BartForConditionalGeneration
+
+    write_byte_level_bpe(folder, ["<s>", "<pad>", "</s>", "<unk>", "<mask>"])
+    config = dict(d_model=32, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2, decoder_attention_heads=2,
+                  encoder_ffn_dim=37, decoder_ffn_dim=37, max_position_embeddings=MAX_TOKENS, pad_token_id=1, bos_token_id=0,
+                  eos_token_id=2, decoder_start_token_id=2, forced_eos_token_id=None)
+    finish(folder, BartConfig, BartForConditionalGeneration, {"model_max_length": MAX_TOKENS}, seed=21, **config)
+    return write_words_not_specials(folder, BartForConditionalGeneration, special_ids=[0, 1, 2, 3])
+
+
+def build_t5_summarizer(folder: Path) -> Path:
+    """A random T5 (SentencePiece spiece.model, 'summarize: ' prefix in its config)."""
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    write_sentencepiece(folder / "spiece.model", pad_id=0, pad_piece="<pad>", eos_id=1, eos_piece="</s>", unk_id=2,
+                        unk_piece="<unk>", bos_id=-1)
+    config = dict(d_model=32, d_kv=16, d_ff=37, num_layers=1, num_decoder_layers=1, num_heads=2, pad_token_id=0,
+                  eos_token_id=1, decoder_start_token_id=0, prefix="summarize: ")
+    finish(folder, T5Config, T5ForConditionalGeneration, {"model_max_length": MAX_TOKENS, "extra_ids": 0}, seed=22, **config)
+    return write_words_not_specials(folder, T5ForConditionalGeneration, special_ids=[0, 1, 2])
+
+
+def write_words_not_specials(folder: Path, model_class, *, special_ids: list[int]) -> Path:
+    """A random generator mostly writes its special tokens (an empty summary): push their logits far
+    down, so greedy decoding writes words until the cap on new tokens."""
+    model = model_class.from_pretrained(folder)
+    with torch.no_grad():
+        if hasattr(model, "final_logits_bias"):  # BART: a bias on every logit
+            model.final_logits_bias[:, special_ids] = -1e4
+        else:  # T5 ties its head to the embeddings: untie it, then zero the special rows (others win the argmax)
+            head = model.get_output_embeddings()
+            head.weight = torch.nn.Parameter(head.weight.detach().clone())
+            model.config.tie_word_embeddings = False
+            head.weight[special_ids] = 0.0
+    model.save_pretrained(folder, safe_serialization=True)
+    return folder
+
+
 def build_gpt2(folder: Path) -> Path:
     """GPT-2 defines no padding token: batches are padded with its end-of-text token."""
     from transformers import GPT2Config, GPT2ForSequenceClassification

@@ -14,6 +14,7 @@ from core.ensembles import METHODS, EnsembleSpec, ensemble_spec_of, with_ensembl
 from core.errors import InputError
 from core.files import check_output_path
 from core.long_text import AGGREGATES, STRATEGIES
+from core.summaries import MAX_NEW_TOKENS
 from core.results import RunResult, TrialResult, evaluate_command, write_json
 from core.rules import load_rules, rules_as_settings
 from core.runner import Progress, plan, run_plan
@@ -60,6 +61,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "one trial per strategy)")
     parser.add_argument("--chunk-aggregate", choices=AGGREGATES,
                         help="chunks: how window probabilities combine (default mean; max for multi-label)")
+    parser.add_argument("--summarizer", help="summarize-then-classify: a seq2seq summarizer (Hub id or folder) that "
+                                             "rewrites the long rows before each --model reads them")
+    parser.add_argument("--summarize-over", type=int, help="with --summarizer: summarize rows over this many tokens "
+                                                            "(default: rows longer than the model's limit)")
+    parser.add_argument("--summary-tokens", type=int, default=MAX_NEW_TOKENS,
+                        help=f"with --summarizer: at most this many new tokens per summary (default {MAX_NEW_TOKENS})")
     parser.add_argument("--rules", action="append", default=[], metavar="FILE",
                         help="a keyword/regex rules file (YAML or JSON), scored as one trial named after it (repeatable)")
     add_ensemble_arguments(parser)
@@ -129,7 +136,8 @@ def run(args: argparse.Namespace) -> int:
         label_descriptions=parse_pairs(args.label_description, "--label-description"),
         folds=args.folds, epochs=args.epochs, learning_rate=args.learning_rate, train_batch_size=args.train_batch_size,
         patience=args.patience, learning_curve=args.learning_curve, long_texts=args.long_text,
-        chunk_aggregate=args.chunk_aggregate,
+        chunk_aggregate=args.chunk_aggregate, summarizer=args.summarizer, summarize_over=args.summarize_over,
+        summary_tokens=args.summary_tokens,
     )
     ensembles = ensemble_specs(args)
     if args.submit and ensembles:
