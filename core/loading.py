@@ -415,11 +415,13 @@ def check_nothing_untrained(model: torch.nn.Module, missing_keys, spec: ModelSpe
         return
     prefix = f"{model.base_model_prefix}."
     head_keys = [k for k in missing if not k.startswith(prefix)]
-    if head == "classifier" and head_keys and len(head_keys) == len(missing):
+    if head in ("classifier", "token-classifier") and head_keys and len(head_keys) == len(missing):
+        what = "token-classification (NER)" if head == "token-classifier" else "classification"
         raise ModelLoadError(
-            f"{spec.source} has no trained classification head (its weights lack {', '.join(head_keys[:2])}), "
+            f"{spec.source} has no trained {what} head (its weights lack {', '.join(head_keys[:2])}), "
             "so its predictions would come from random weights.",
-            hint="Evaluate it as embedding-probe (what auto picks for a model without a head), or fine-tune it first.",
+            hint="Name a model trained for token classification (NER) for --ner-model." if head == "token-classifier" else
+                 "Evaluate it as embedding-probe (what auto picks for a model without a head), or fine-tune it first.",
         )
     raise ModelLoadError(
         f"{spec.source}: {len(missing)} of the model's weights are not in its checkpoint (e.g. {missing[0]}), "

@@ -89,6 +89,8 @@ class TrialResult:
     #: Summarize-then-classify: row -> the summary the classifier read; and each stage's cost.
     summaries: dict[int, str] = field(default_factory=dict)
     stages: dict = field(default_factory=dict)
+    #: Entities-then-classify: row -> its entities as "TYPE: words; ..." (rows with none are left out).
+    entities: dict[int, str] = field(default_factory=dict)
     settings: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     #: Signs that an ok trial's numbers may not mean what they seem (e.g. one label for every row).
@@ -209,6 +211,7 @@ def trial_to_dict(trial: TrialResult) -> dict:
         if prediction["probabilities"] is not None:
             prediction["probabilities"] = list(prediction["probabilities"])
     data["summaries"] = {str(row): text for row, text in data["summaries"].items()}
+    data["entities"] = {str(row): text for row, text in data["entities"].items()}
     if data["learning_curve"]:
         for point in data["learning_curve"]["points"]:
             point["accuracy_ci"] = list(point["accuracy_ci"]) if point["accuracy_ci"] else None
@@ -247,6 +250,7 @@ def trial_from_dict(data: dict) -> TrialResult:
     data["predictions"] = [prediction_from_dict(p) for p in data["predictions"]]
     data["training"] = [fold_from_dict(f) for f in data.get("training", [])]
     data["summaries"] = {int(row): text for row, text in data.get("summaries", {}).items()}
+    data["entities"] = {int(row): text for row, text in data.get("entities", {}).items()}
     data["learning_curve"] = LearningCurve.from_dict(data["learning_curve"]) if data.get("learning_curve") else None
     return TrialResult(**data)
 

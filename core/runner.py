@@ -23,6 +23,7 @@ from core.errors import AppError, ModelLoadError, redact
 from core.kinds import FINE_TUNE, choose_kinds
 from core.long_text import for_long_texts, long_rows_of, token_lengths
 from core.summaries import MAX_NEW_TOKENS, summarize_rows
+from core.tasks.entities import ENTITY_KIND
 from core.loading import LoadedModel, ModelSpec, fetch_model, load_model, release
 from core.metrics import compare_pairs, compute_scores, leaders_warning, rows_correct
 from core.results import RULES_KIND, DatasetSummary, LatencyStats, RowPrediction, RunResult, TrialResult
@@ -108,6 +109,8 @@ def plan(
     rules: list[dict] | None = None,
     long_texts: list[str] | None = None,
     summarizer: str | None = None,
+    ner_models: list[str] | None = None,
+    ner_rules: dict | None = None,
     **trial_settings,
 ) -> list[TrialSpec]:
     """One trial per model x device x dtype x long-text strategy (and, with a summarizer, one more that
@@ -123,6 +126,8 @@ def plan(
         for summarized in dict.fromkeys([None, summarizer] if summarizer and strategy == "truncate" else [None])
     ]
     specs += [rules_trial(rule_set) for rule_set in rules or []]
+    specs += [TrialSpec(kind=ENTITY_KIND, model=model, rules=ner_rules, folds=trial_settings.get("folds", 5))
+              for model in dict.fromkeys(ner_models or [])]
     if baselines:
         specs += [TrialSpec(kind=name, device="cpu", dtype=NO_DTYPE, folds=trial_settings.get("folds", 5))
                   for name in BASELINE_KINDS]
@@ -230,6 +235,8 @@ def _settings_of(spec: TrialSpec, settings: Settings) -> dict:
     }
     if spec.kind == RULES_KIND:
         return {"rules": spec.rules, "latency_rows": settings.latency_rows}
+    if spec.kind == ENTITY_KIND:
+        chosen.update(rules=spec.rules, folds=spec.folds)
     if spec.model is not None:
         chosen.update(long_text=spec.long_text, chunk_aggregate=spec.chunk_aggregate)
     if spec.summarizer:
@@ -269,6 +276,7 @@ def _measure_trial(spec: TrialSpec, sample: LabeledSample, settings: Settings, r
     correct = rows_correct(sample.labels, predictions.labels, sample.label_set, multi_label=sample.multi_label)
     result.predictions = row_predictions(predictions, correct)
     result.coverage, result.learning_curve = predictions.coverage, predictions.learning_curve
+    result.entities = dict(getattr(predictor, "entities", {}))
     if loaded is not None:
         result.warnings += prediction_warnings(predictions.labels, predictions.scores, sample.label_set)
     result.truncated_rows = predictor.truncated_rows

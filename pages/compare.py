@@ -160,10 +160,11 @@ def error_browser(comparison: Comparison) -> None:
     disagreements = pd.DataFrame([{"row": d.row, "text": d.text, "truth": ", ".join(d.truth),
                                    **{name: ", ".join(labels) for name, (labels, _) in d.predictions.items()}}
                                   for d in errors.disagreements])
-    summaries = {t.key: t.summaries for t in comparison.run.results if t.summaries}
+    first_stage = {t.key: t.summaries or t.entities for t in comparison.run.results if t.summaries or t.entities}
     mistakes = pd.DataFrame([{"trial": t.name, "row": m.row, "text": m.text, "truth": ", ".join(m.truth),
                               "predicted": ", ".join(m.predicted), "confidence": m.score,
-                              **({"summary read": summaries.get(t.key, {}).get(m.row, "")} if summaries else {})}
+                              **({"summary or entities read": first_stage.get(t.key, {}).get(m.row, "")}
+                                 if first_stage else {})}
                              for t in errors.per_trial for m in t.mistakes])
     st.caption(f"{errors.disagreeing_rows} rows where the models disagree; the first {len(disagreements)} shown.")
     st.dataframe(disagreements, hide_index=True)

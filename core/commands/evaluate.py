@@ -67,6 +67,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
                                                             "(default: rows longer than the model's limit)")
     parser.add_argument("--summary-tokens", type=int, default=MAX_NEW_TOKENS,
                         help=f"with --summarizer: at most this many new tokens per summary (default {MAX_NEW_TOKENS})")
+    parser.add_argument("--ner-model", action="append", default=[], metavar="ID",
+                        help="entities-then-classify: a token-classification (NER) model whose entities are classified "
+                             "(repeatable)")
+    parser.add_argument("--ner-rules", metavar="FILE", help="with --ner-model: classify the entities with this rules file "
+                                                           "(matched against 'TYPE: words; ...'); default: a "
+                                                           "cross-validated logistic regression over entity types and words")
     parser.add_argument("--rules", action="append", default=[], metavar="FILE",
                         help="a keyword/regex rules file (YAML or JSON), scored as one trial named after it (repeatable)")
     add_ensemble_arguments(parser)
@@ -112,7 +118,7 @@ def parse_pairs(values: list[str], option: str) -> dict[str, str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    if not args.model and not args.rules and args.no_baselines:
+    if not args.model and not args.rules and not args.ner_model and args.no_baselines:
         raise InputError("Nothing to evaluate: no --model or --rules given and baselines are off.",
                          hint="Add --model ID_OR_PATH or --rules FILE.")
     if args.batch_size < 1:
@@ -137,7 +143,8 @@ def run(args: argparse.Namespace) -> int:
         folds=args.folds, epochs=args.epochs, learning_rate=args.learning_rate, train_batch_size=args.train_batch_size,
         patience=args.patience, learning_curve=args.learning_curve, long_texts=args.long_text,
         chunk_aggregate=args.chunk_aggregate, summarizer=args.summarizer, summarize_over=args.summarize_over,
-        summary_tokens=args.summary_tokens,
+        summary_tokens=args.summary_tokens, ner_models=args.ner_model,
+        ner_rules=rules_as_settings(load_rules(args.ner_rules)) if args.ner_rules else None,
     )
     ensembles = ensemble_specs(args)
     if args.submit and ensembles:
@@ -153,7 +160,7 @@ def run(args: argparse.Namespace) -> int:
     print(format_table(result))
     for warning in result.warnings:
         print(f"\nnote: {warning}")
-    print_slice_callouts(result, sample)
+    print_findings(result, sample)
     written = write_results(result, out)
     if args.store:
         from core.store import Store
@@ -166,14 +173,20 @@ def run(args: argparse.Namespace) -> int:
     return 0 if result.succeeded else 1
 
 
-def print_slice_callouts(result: RunResult, sample) -> None:
-    """What stands out per slice, in the words the Compare page and the report use."""
+def print_findings(result: RunResult, sample) -> None:
+    """What stands out per slice, and what long texts cost, in the words of Compare and the report."""
     if not result.succeeded:
         return
     from core.compare import build_comparison
+    from core.report.tables import LONG_TEXT_HEADER, long_text_cells
 
-    for sentence in build_comparison(result, sample=sample).slices.sentences:
+    comparison = build_comparison(result, sample=sample)
+    for sentence in comparison.slices.sentences:
         print(f"\nslice: {sentence}")
+    if comparison.long_texts:
+        print("\nlong texts: " + " | ".join(LONG_TEXT_HEADER))
+        for row in comparison.long_texts:
+            print("  " + " | ".join(long_text_cells(row)))
 
 
 def write_results(result: RunResult, out: Path) -> bool:

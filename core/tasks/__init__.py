@@ -10,6 +10,7 @@ from core.errors import InputError
 from core.tasks.base import Kind
 from core.tasks.baselines import MajorityBaseline, TfidfBaseline
 from core.tasks.classification import TextClassification
+from core.tasks.entities import Entities
 from core.tasks.fine_tune import FineTune
 from core.tasks.probe import EmbeddingProbe
 from core.tasks.rules import RulesKind
@@ -17,8 +18,8 @@ from core.tasks.zero_shot import ZeroShotClassification
 
 KINDS: dict[str, Kind] = {
     kind.name: kind
-    for kind in (TextClassification(), ZeroShotClassification(), EmbeddingProbe(), FineTune(), MajorityBaseline(),
-                 TfidfBaseline(), RulesKind())
+    for kind in (TextClassification(), ZeroShotClassification(), EmbeddingProbe(), FineTune(), Entities(),
+                 MajorityBaseline(), TfidfBaseline(), RulesKind())
 }
 MODEL_KINDS = list(kinds.MODEL_KINDS)
 BASELINE_KINDS = ["baseline-majority", "baseline-tfidf"]
