@@ -14,6 +14,7 @@ from core import hub
 from core.errors import HubError, HubUnreachableError, InputError, LabelMappingError, ModelLoadError, RateLimitedError
 from core.loading import read_config
 from core.runner import NO_DTYPE, TrialSpec, rules_trial
+from core.tasks.entities import ENTITY_KIND
 from core.settings import Settings, get_settings
 from core.tasks import BASELINE_KINDS, MODEL_KINDS
 from core.tasks.base import DEFAULT_TEMPLATE, FINE_TUNE_BATCH_SIZE, FINE_TUNE_EPOCHS, FINE_TUNE_LEARNING_RATE
@@ -197,6 +198,9 @@ class PlanChoices:
     learning_curve: bool = False
     #: Rows longer than a model's limit: one trial per strategy (core.long_text).
     long_texts: tuple[str, ...] = ("truncate",)
+    #: Two-stage trials: a summarizer adds a summarized trial beside each plain one; each NER model a trial.
+    summarizer: str | None = None
+    ner_models: tuple[str, ...] = ()
 
 
 def plan_trials(entries: list[ShortlistEntry], choices: PlanChoices) -> list[TrialSpec]:
@@ -214,6 +218,10 @@ def plan_trials(entries: list[ShortlistEntry], choices: PlanChoices) -> list[Tri
         for entry in entries for device in choices.devices for dtype in choices.dtypes
         for strategy in (choices.long_texts if entry.kind != "fine-tune" else ("truncate",))
     ]
+    if choices.summarizer:  # beside each plain trial that can read summaries, one that does
+        specs += [replace(s, summarizer=choices.summarizer) for s in list(specs)
+                  if s.long_text == "truncate" and s.kind != "fine-tune"]
+    specs += [TrialSpec(kind=ENTITY_KIND, model=model, folds=choices.folds) for model in choices.ner_models]
     specs += [rules_trial(rules) for rules in choices.rules]
     if choices.baselines:
         specs += [TrialSpec(kind=name, device="cpu", dtype=NO_DTYPE, folds=choices.folds) for name in BASELINE_KINDS]
@@ -221,7 +229,7 @@ def plan_trials(entries: list[ShortlistEntry], choices: PlanChoices) -> list[Tri
 
 
 def check_choices(entries: list[ShortlistEntry], choices: PlanChoices) -> None:
-    if not entries and not choices.rules:
+    if not entries and not choices.rules and not choices.ner_models:
         raise InputError("The shortlist is empty and there are no rules.",
                          hint="Add models on the Discover page, or write rules in the rules editor.")
     if entries and (not choices.devices or not choices.dtypes):

@@ -100,12 +100,26 @@ def plan_choices(rules: tuple[dict, ...]) -> tuple[PlanChoices, dict[str, float]
         help="One trial per strategy: truncate keeps the first tokens; head-tail the first quarter and the last three; "
              "chunks classifies every window and averages. Compare shows each on the long rows and on the others.")
     training = training_inputs(any(e.kind == "fine-tune" for e in state.shortlist().entries))
+    summarizer, ner_models = two_stage_inputs()
     prices = price_inputs(chosen_devices)
     choices = PlanChoices(tuple(chosen_devices), tuple(dtypes), batch_size, max_length or None, baselines,
                           dict(state.label_descriptions()), rules, folds=training.folds, epochs=training.epochs,
                           learning_rate=training.learning_rate, train_batch_size=training.batch_size,
-                          learning_curve=training.learning_curve, long_texts=tuple(long_texts or ["truncate"]))
+                          learning_curve=training.learning_curve, long_texts=tuple(long_texts or ["truncate"]),
+                          summarizer=summarizer, ner_models=ner_models)
     return choices, prices
+
+
+def two_stage_inputs() -> tuple[str | None, tuple[str, ...]]:
+    with st.expander("Two-stage strategies: summarize, or extract entities, then classify"):
+        left, right = st.columns(2)
+        summarizer = left.text_input("Summarizer (a seq2seq Hub id or folder)", key="summarizer",
+                                     help="Rows longer than each model's limit are summarized first; every model gets a "
+                                          "second trial that reads the summaries, beside the plain one.")
+        ner = right.text_input("NER model (a token-classification Hub id or folder)", key="ner-model",
+                               help="A trial that classifies each row by its entities (types and words), with a "
+                                    "cross-validated logistic regression.")
+    return summarizer.strip() or None, tuple(filter(None, [ner.strip()]))
 
 
 def training_inputs(expanded: bool) -> FineTuneSettings:

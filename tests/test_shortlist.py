@@ -210,3 +210,12 @@ def test_each_long_text_strategy_is_a_trial_except_for_fine_tuning():
     specs = plan_trials(entries, PlanChoices(long_texts=("truncate", "chunks"), baselines=False))
     assert [(s.kind, s.long_text) for s in specs] == [("text-classification", "truncate"),
                                                      ("text-classification", "chunks"), ("fine-tune", "truncate")]
+
+
+def test_two_stage_choices_add_summarized_and_entity_trials():
+    entries = [ShortlistEntry(candidate(), "text-classification")]
+    specs = plan_trials(entries, PlanChoices(summarizer="org/bart-sum", ner_models=("org/ner",), baselines=False))
+    assert [(s.kind, s.model, s.summarizer) for s in specs] == [
+        ("text-classification", "org/model", None), ("text-classification", "org/model", "org/bart-sum"),
+        ("entities", "org/ner", None)]
+    assert plan_trials([], PlanChoices(ner_models=("org/ner",), baselines=False))[0].kind == "entities"

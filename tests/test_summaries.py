@@ -13,6 +13,7 @@ from core.settings import Settings
 from core.summaries import generate_summaries
 from tests.model_zoo import build_bart_summarizer, build_t5_summarizer
 from tests.test_long_text import LIMIT, long_sample, probabilities_of_texts
+from tests.test_pages import catalog, env, fake_hub, worker_stopper  # noqa: F401 - fixtures
 
 TEXTS = ["the app crash when i export my report on mobile today", "please add an option", "price of the plan"]
 
@@ -69,3 +70,31 @@ def test_a_summarizer_that_is_not_seq2seq_is_a_sentence(trained_classifier, tmp_
                                       max_length=LIMIT), long_sample(), settings=settings).results
     assert plain.ok and summarized.status == "error"
     assert "is not a sequence-to-sequence model" in summarized.error and "BART or T5" in summarized.error
+
+
+def test_the_dashboard_runs_summarized_and_entity_trials(env, worker_stopper, summarizers, trained_classifier, tmp_path):
+    from core.settings import get_settings
+    from core.store import Store
+    from tests.test_pages import add_folder, app_on, assert_no_failure, upload_sample, wait_until_finished
+
+    sample = long_sample()
+    csv = "text,label\n" + "".join(f"{t},{l[0]}\n" for t, l in zip(sample.texts, sample.labels))
+    app = add_folder(app_on("discover"), trained_classifier)
+    app.switch_page("pages/sample.py").run()
+    upload_sample(app, "long.csv", csv.encode())
+    app.switch_page("pages/evaluate.py").run()
+    next(n for n in app.number_input if n.label.startswith("Maximum length")).set_value(LIMIT)
+    app.text_input(key="summarizer").set_value(str(summarizers["t5"]))
+    app.text_input(key="ner-model").set_value(str(trained_classifier))  # not an NER model: a sentence, the rest runs
+    app.run()
+    next(b for b in app.button if b.label == "Run evaluation").click()
+    app.run()
+    assert_no_failure(app)
+    value = app.query_params["run"]
+    run_id = value[0] if isinstance(value, list) else value
+    wait_until_finished(run_id)
+    results = Store(settings=get_settings()).load_run(run_id).results
+    plain, summarized, entities = results[:3]
+    assert plain.ok and summarized.ok and summarized.settings["summarizer"] == str(summarizers["t5"])
+    assert summarized.stages["summarized_rows"] == len(plain.long_rows) > 0 and summarized.stages["summarize_s"] > 0
+    assert entities.kind == "entities" and "not a token-classification (NER) model" in entities.error

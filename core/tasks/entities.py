@@ -15,6 +15,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 
 from core.dataset import LabeledSample
+from core.errors import ModelLoadError
 from core.loading import LoadedModel
 from core.rules import RuleMatcher, check_labels, rules_from_file_or_dict
 from core.tasks.base import OnRows, Predictions, TaskOptions
@@ -87,11 +88,22 @@ class EntityPredictor:
         return predictions
 
 
+def check_token_classifier(loaded: LoadedModel) -> None:
+    """A checkpoint saved as another architecture (a sequence classifier has a head of the same shape) is
+    refused: its head was not trained to tag words."""
+    architectures = getattr(loaded.config, "architectures", None) or []
+    if architectures and not any(name.endswith("ForTokenClassification") for name in architectures):
+        raise ModelLoadError(
+            f"{loaded.spec.source} is a {architectures[0]}, not a token-classification (NER) model, so its tags "
+            "would mean nothing.", hint="Name a model trained for token classification (NER) for --ner-model.")
+
+
 class Entities:
     name = ENTITY_KIND
     head = "token-classifier"
 
     def prepare(self, loaded: LoadedModel, sample: LabeledSample, options: TaskOptions) -> EntityPredictor:
+        check_token_classifier(loaded)
         if not options.rules:
             fold_count(sample, options.folds)  # the classifier is cross-validated
         return EntityPredictor(loaded, sample, options)
