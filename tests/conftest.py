@@ -129,3 +129,25 @@ def only_localhost(monkeypatch):
     refused = guard_network(monkeypatch)
     yield
     assert not refused, f"a test tried to reach {refused}"
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """One throwaway PostgreSQL server for the session (tests/postgres.py); each test makes its own database."""
+    from tests.postgres import PostgresServer
+
+    server = PostgresServer().start()
+    yield server
+    server.stop()
+
+
+#: The results stores the store and worker tests run against: SQLite (the default) and a real PostgreSQL.
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request, tmp_path) -> str:
+    """A fresh, empty results database of each backend."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'data' / 'runs.sqlite'}"
+    return request.getfixturevalue("postgres_server").new_database()

@@ -45,7 +45,15 @@ def env(tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def store(env):
+def store(env, database_url, monkeypatch):
+    """The results store on each backend (SQLite, a real PostgreSQL); workers the test starts use it too."""
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    return Store(settings=get_settings())
+
+
+@pytest.fixture
+def sqlite_store(env):
+    """A store on an SQLite file: for what only a file can do (be made read-only)."""
     return Store(settings=get_settings())
 
 
@@ -101,10 +109,17 @@ def sleep_spec() -> TrialSpec:
 
 
 def trial_rows(run_id: str) -> list[tuple]:
-    with sqlite3.connect(get_settings().data_dir / "runs.sqlite") as db:
-        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-        return db.execute("SELECT status, result_json, finished_at FROM trials WHERE run_id=? ORDER BY position",
-                          (run_id,)).fetchall()
+    """The run's trial rows as stored, read apart from the Store (SQLite: after an integrity check)."""
+    engine = sa.create_engine(get_settings().database_url)
+    try:
+        with engine.connect() as db:
+            if engine.dialect.name == "sqlite":
+                assert db.exec_driver_sql("PRAGMA integrity_check").fetchone() == ("ok",)
+            return [tuple(row) for row in db.execute(
+                sa.text("SELECT status, result_json, finished_at FROM trials WHERE run_id = :run ORDER BY position"),
+                {"run": run_id})]
+    finally:
+        engine.dispose()
 
 
 def test_job_progress_rises_and_results_equal_an_in_process_run(store, tmp_path, monkeypatch, synthetic_csv,
@@ -404,10 +419,12 @@ def test_store_lists_filters_shares_and_deletes(store, synthetic_csv):
     assert store.delete_run(mine) and not store.delete_run(mine)
     with pytest.raises(InputError, match="no run"):
         store.load_run(mine)
-    with sqlite3.connect(get_settings().data_dir / "runs.sqlite") as db:
+    with store.engine.connect() as db:
         for table in ("sample_rows", "trials"):
-            assert db.execute(f"SELECT count(*) FROM {table} WHERE run_id=?", (mine,)).fetchone() == (0,)
-        assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+            count = db.execute(sa.text(f"SELECT count(*) FROM {table} WHERE run_id = :run"), {"run": mine}).scalar()
+            assert count == 0, f"{table} rows of a deleted run are gone (ON DELETE CASCADE)"
+        if store.engine.dialect.name == "sqlite":
+            assert db.exec_driver_sql("PRAGMA journal_mode").fetchone() == ("wal",)
 
 
 def test_one_job_per_gpu_and_a_bounded_number_on_cpu():
@@ -426,8 +443,8 @@ def test_queue_position_counts_only_jobs_waiting_for_the_same_devices(store):
     assert [store.job_progress(r).queue_position for r in ids] == [1, 1, 2, 2]
 
 
-def test_schema_is_versioned_and_migrations_apply_once(env, tmp_path, monkeypatch):
-    url = f"sqlite:///{tmp_path / 'm.sqlite'}"
+def test_schema_is_versioned_and_migrations_apply_once(env, database_url, monkeypatch):
+    url = database_url  # an empty database of each backend
     stores = run_in_threads(lambda: Store(url), 3)  # first opens race to create the schema
     current = schema.SCHEMA_VERSION
     assert versions(stores[0]) == [current]
@@ -447,8 +464,9 @@ def test_schema_is_versioned_and_migrations_apply_once(env, tmp_path, monkeypatc
         Store(url)
 
 
-def test_a_version_1_database_is_migrated_to_today(env, tmp_path, synthetic_rows, monkeypatch):
-    url = f"sqlite:///{tmp_path / 'old.sqlite'}"
+def test_a_version_1_database_is_migrated_to_today(env, database_url, synthetic_rows, monkeypatch):
+    url = database_url
+    Path(url.split("///", 1)[-1]).parent.mkdir(parents=True, exist_ok=True) if url.startswith("sqlite") else None
     with sa.create_engine(url).begin() as db:  # the version 1 tables, as the first release made them
         schema.metadata.create_all(db)
         db.exec_driver_sql("ALTER TABLE runs DROP COLUMN auto_resumes")
@@ -478,6 +496,26 @@ def versions(store: Store) -> list[int]:
         return db.execute(sa.text("SELECT version FROM schema_version ORDER BY version")).scalars().all()
 
 
+def test_workers_on_two_hosts_never_claim_the_same_job(store):
+    """Two workers (separate connections, as on two machines sharing one database) race for every queued
+    job: each job is claimed once, and all are claimed."""
+    sample = rows_sample(12)
+    run_ids = [submit(store, sample, [TrialSpec(kind="baseline-majority", dtype="n/a")]) for _ in range(12)]
+    stores = [Store(store.url) for _ in range(2)]  # each its own engine and connections
+    turns = iter(range(2))
+    picking = threading.Lock()
+
+    def claim_all() -> list[str]:
+        with picking:
+            mine = stores[next(turns)]
+        return [run_id for run_id, _ in mine.queued_runs() if mine.claim(run_id, host=f"host-{id(mine)}")]
+
+    claimed = run_in_threads(claim_all, 2)  # started together at a barrier
+    everything = [run_id for ids in claimed for run_id in ids]
+    assert sorted(everything) == sorted(run_ids) and len(set(everything)) == len(everything), "no job claimed twice"
+    assert {store.job_progress(r).status for r in run_ids} == {"running"}
+
+
 def test_schema_compiles_for_postgresql():
     statements = []
     engine = sa.create_mock_engine("postgresql://", lambda sql, *a, **k: statements.append(str(sql.compile(dialect=engine.dialect))))
@@ -493,9 +531,9 @@ def test_a_full_disk_while_saving_keeps_what_was_committed(store, synthetic_csv,
     real_save, failures = store.save_trial, []
 
     def save_until_the_disk_fills(run, position, result, **kwargs):
-        if position == 1 and not failures:  # SQLite's own words when a write finds no room
+        if position == 1 and not failures:  # each database's own words when a write finds no room
             failures.append(position)
-            raise sa.exc.OperationalError("INSERT INTO predictions ...", {}, sqlite3.OperationalError("database or disk is full"))
+            raise sa.exc.OperationalError("INSERT INTO predictions ...", {}, disk_full_error(store))
         real_save(run, position, result, **kwargs)
 
     monkeypatch.setattr(store, "save_trial", save_until_the_disk_fills)
@@ -510,8 +548,15 @@ def test_a_full_disk_while_saving_keeps_what_was_committed(store, synthetic_csv,
     first, second = store.load_run(run_id).results
     assert first.ok and len(first.predictions) == len(load_csv(synthetic_csv))  # committed before: intact
     assert second.error == progress.failure  # marked, so `runs resume` runs it again
-    with sqlite3.connect(get_settings().data_dir / "runs.sqlite") as db:
-        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    assert trial_rows(run_id)[0][0] == "ok"  # (SQLite: an integrity check too)
+
+
+def disk_full_error(store: Store) -> Exception:
+    if store.engine.dialect.name == "sqlite":
+        return sqlite3.OperationalError("database or disk is full")
+    import psycopg
+
+    return psycopg.errors.DiskFull('could not extend file "base/16384/16450": No space left on device')
 
 
 def test_evaluate_store_interrupted_while_saving_leaves_no_run_that_looks_running(store, synthetic_csv, monkeypatch):
@@ -545,8 +590,9 @@ def read_only_store_url() -> str:
 
 
 @pytest.mark.parametrize("how", ["--store", "--submit"])
-def test_a_read_only_store_is_one_sentence_naming_the_file_from_the_command_line(store, synthetic_csv, tmp_path, monkeypatch, capsys, how):
+def test_a_read_only_store_is_one_sentence_naming_the_file_from_the_command_line(sqlite_store, synthetic_csv, tmp_path, monkeypatch, capsys, how):
     """Audit item 9: a read-only results database gave raw OperationalError tracebacks."""
+    store = sqlite_store
     monkeypatch.setenv("DATABASE_URL", read_only_store_url())
     out = tmp_path / "results.json"
     assert cli(["evaluate", "--data", str(synthetic_csv), "--out", str(out), "--quiet", how]) == 2
@@ -557,8 +603,9 @@ def test_a_read_only_store_is_one_sentence_naming_the_file_from_the_command_line
     assert store.list_runs() == []
 
 
-def test_a_worker_on_a_read_only_store_says_so_once_stays_up_and_runs_the_job_once_it_can_write(store, monkeypatch, caplog):
+def test_a_worker_on_a_read_only_store_says_so_once_stays_up_and_runs_the_job_once_it_can_write(sqlite_store, monkeypatch, caplog):
     """Audit item 9: the worker exited on a read-only database and left the job queued."""
+    store = sqlite_store
     import core.worker as worker_module
 
     monkeypatch.setattr(worker_module, "STORE_RETRY_S", 0.1)
