@@ -53,18 +53,18 @@ class Cutter:
 
     def head_tail(self, text: str) -> str:
         spans = self.spans(text)
-        room = max(self.budget - MARGIN_TOKENS, 2)
-        if len(spans) <= room:
+        if len(spans) <= self.budget:  # fits: untouched
             return text
+        room = max(self.budget - MARGIN_TOKENS, 2)
         head = max(1, int(room * HEAD_SHARE))
         tail = room - head
         return text[: spans[head - 1][1]] + " " + text[spans[-tail][0]:]
 
     def windows(self, text: str) -> list[str]:
         spans = self.spans(text)
-        size = max(self.budget - MARGIN_TOKENS, 2)
-        if len(spans) <= size:
+        if len(spans) <= self.budget:  # fits: one window, the text itself
             return [text]
+        size = max(self.budget - MARGIN_TOKENS, 2)
         step = max(1, size - int(size * OVERLAP_SHARE))
         starts = list(range(0, len(spans) - size + step, step))
         return [text[spans[s][0]: spans[min(s + size, len(spans)) - 1][1]] for s in starts]

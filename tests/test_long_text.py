@@ -63,6 +63,9 @@ def test_chunks_average_each_windows_probabilities_as_the_pipeline_gives_them(tr
         expected = per_window[windows.owner == row].mean(axis=0)
         assert np.allclose(prediction.probabilities, expected, atol=1e-4), row
     assert any("split into overlapping windows" in note for note in trial.notes)
+    short = [row for row in range(len(sample)) if row not in trial.long_rows]
+    assert all((windows.owner == row).sum() == 1 for row in short), "a row that fits is one window: itself"
+    assert all(windows.texts[list(windows.owner).index(row)] == sample.texts[row] for row in short)
 
 
 def test_head_tail_keeps_the_start_and_the_end(trained_classifier):

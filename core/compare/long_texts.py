@@ -40,6 +40,6 @@ def long_text_rows(run: RunResult, names: dict[str, str]) -> list[LongTextRow]:
         long = set(trial.long_rows)
         long_accuracy, long_ci = accuracy_of(trial, long)
         short_accuracy, short_ci = accuracy_of(trial, every - long)
-        rows.append(LongTextRow(trial.key, names[trial.key], trial.settings.get("long_text", "truncate"), len(long),
+        rows.append(LongTextRow(trial.key, names[trial.key], ", ".join(trial.variant) or "truncate", len(long),
                                 long_accuracy, long_ci, len(every - long), short_accuracy, short_ci))
     return rows
