@@ -133,12 +133,9 @@ def test_fine_tune_results_round_trip_through_the_json_contract(encoder, synthet
 def test_the_dashboard_estimates_runs_and_shows_a_fine_tune(env, worker_stopper, encoder, synthetic_csv):
     from core.settings import get_settings
     from core.store import Store
-    from tests.test_pages import add_folder, app_on, assert_no_failure, upload_sample, wait_until_finished
+    from tests.test_pages import assert_no_failure, on_evaluate_with, wait_until_finished
 
-    app = add_folder(app_on("discover"), encoder)
-    app.switch_page("pages/sample.py").run()
-    upload_sample(app, "synthetic.csv", synthetic_csv.read_bytes())
-    app.switch_page("pages/evaluate.py").run()
+    app = on_evaluate_with(encoder, "synthetic.csv", synthetic_csv.read_bytes())
     source = str(encoder.resolve())
     app.selectbox(key=f"kind-{source}").set_value("fine-tune").run()
     assert app.session_state["shortlist"].entries[0].kind == "fine-tune"

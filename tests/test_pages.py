@@ -267,11 +267,16 @@ def add_folder(app: AppTest, folder) -> AppTest:
     return app.run()
 
 
-def test_edit_label_map_submit_then_compare_report_and_history(env, worker_stopper, untrained_classifier, synthetic_csv):
-    app = add_folder(app_on("discover"), untrained_classifier)
+def on_evaluate_with(folder, name: str, content: bytes) -> AppTest:
+    """A session that shortlisted the model in `folder`, uploaded a sample and opened Evaluate."""
+    app = add_folder(app_on("discover"), folder)
     app.switch_page("pages/sample.py").run()
-    upload_sample(app, "synthetic.csv", synthetic_csv.read_bytes())
-    app.switch_page("pages/evaluate.py").run()
+    upload_sample(app, name, content)
+    return app.switch_page("pages/evaluate.py").run()
+
+
+def test_edit_label_map_submit_then_compare_report_and_history(env, worker_stopper, untrained_classifier, synthetic_csv):
+    app = on_evaluate_with(untrained_classifier, "synthetic.csv", synthetic_csv.read_bytes())
     source = str(untrained_classifier.resolve())
     assert "Unmapped model labels" in app.warning[0].value  # NEGATIVE, POSITIVE, neutral match no ticket label
     chosen = {"NEGATIVE": "bug", "POSITIVE": "feature_request", "neutral": "general_inquiry"}

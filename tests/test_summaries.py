@@ -75,14 +75,11 @@ def test_a_summarizer_that_is_not_seq2seq_is_a_sentence(trained_classifier, tmp_
 def test_the_dashboard_runs_summarized_and_entity_trials(env, worker_stopper, summarizers, trained_classifier, tmp_path):
     from core.settings import get_settings
     from core.store import Store
-    from tests.test_pages import add_folder, app_on, assert_no_failure, upload_sample, wait_until_finished
+    from tests.test_pages import assert_no_failure, on_evaluate_with, wait_until_finished
 
     sample = long_sample()
     csv = "text,label\n" + "".join(f"{t},{l[0]}\n" for t, l in zip(sample.texts, sample.labels))
-    app = add_folder(app_on("discover"), trained_classifier)
-    app.switch_page("pages/sample.py").run()
-    upload_sample(app, "long.csv", csv.encode())
-    app.switch_page("pages/evaluate.py").run()
+    app = on_evaluate_with(trained_classifier, "long.csv", csv.encode())
     next(n for n in app.number_input if n.label.startswith("Maximum length")).set_value(LIMIT)
     app.text_input(key="summarizer").set_value(str(summarizers["t5"]))
     app.text_input(key="ner-model").set_value(str(trained_classifier))  # not an NER model: a sentence, the rest runs
