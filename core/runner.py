@@ -277,6 +277,7 @@ def _measure_trial(spec: TrialSpec, sample: LabeledSample, settings: Settings, r
     result.predictions = row_predictions(predictions, correct)
     result.coverage, result.learning_curve = predictions.coverage, predictions.learning_curve
     result.entities = dict(getattr(predictor, "entities", {}))
+    result.stages.update(getattr(predictor, "stages", {}))
     if loaded is not None:
         result.warnings += prediction_warnings(predictions.labels, predictions.scores, sample.label_set)
     result.truncated_rows = predictor.truncated_rows

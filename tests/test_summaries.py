@@ -95,3 +95,23 @@ def test_the_dashboard_runs_summarized_and_entity_trials(env, worker_stopper, su
     assert plain.ok and summarized.ok and summarized.settings["summarizer"] == str(summarizers["t5"])
     assert summarized.stages["summarized_rows"] == len(plain.long_rows) > 0 and summarized.stages["summarize_s"] > 0
     assert entities.kind == "entities" and "not a token-classification (NER) model" in entities.error
+
+
+def test_a_summarizer_from_the_hub_summarizes_as_its_folder_does(summarizers, tmp_path, monkeypatch):
+    """The real huggingface_hub client downloads the summarizer from the fake Hub on 127.0.0.1."""
+    from core.summaries import summarize_rows
+    from tests.fakehub import FakeHub, repo_from_folder
+    from tests.hub_fixtures import guard_network
+
+    refused = guard_network(monkeypatch)
+    with FakeHub({"acme/tiny-bart-summarizer": repo_from_folder(summarizers["bart"], "acme/tiny-bart-summarizer")}) as hub:
+        monkeypatch.setenv("HF_ENDPOINT", hub.url)
+        monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+        monkeypatch.setenv("MSD_DATA_DIR", str(tmp_path / "data"))
+        from core.settings import get_settings
+
+        sample = load_csv(("text,label\n" + "".join(f"{t},x\n" for t in TEXTS) + "y,z\n").encode())
+        from_hub = summarize_rows("acme/tiny-bart-summarizer", sample, [0, 1, 2], settings=get_settings(), max_new_tokens=10)
+    loaded = load_model(ModelSpec(str(summarizers["bart"])), head="seq2seq")
+    assert [from_hub.summaries[row] for row in range(3)] == generate_summaries(loaded, TEXTS, max_new_tokens=10)
+    assert not refused
