@@ -266,6 +266,7 @@ def _measure_trial(spec: TrialSpec, sample: LabeledSample, settings: Settings, r
     if hasattr(predictor, "train"):  # fine-tune: every fold trains before anything is timed
         predictor.train(report)
         result.training = list(predictor.folds)
+        result.settings["train_max_length"] = predictor.max_length
     result.latency, outputs = time_predictor(predictor, sample, spec, settings, report)
     report("scoring")
     predictions = predictor.finish(outputs)

@@ -76,10 +76,11 @@ def build_starter(run: RunResult, sample: LabeledSample, model: str) -> Starter:
     settings, from_fine_tune = hyper_parameters(trial)
     columns = sample.columns
     values = dict(
-        model=trial.model, text_column=columns.text, text_pair_column=columns.text_pair, label_column=columns.label,
+        model=str(Path(trial.model).resolve()) if Path(trial.model).is_dir() else trial.model,  # a folder: from anywhere
+        text_column=columns.text, text_pair_column=columns.text_pair, label_column=columns.label,
         label_sep=sample.label_sep, labels=list(sample.label_set), multi_label=sample.multi_label,
-        max_length=trial.settings.get("max_length") or 512, epochs=settings.epochs, learning_rate=settings.learning_rate,
-        batch_size=settings.batch_size, warmup=settings.warmup, weight_decay=settings.weight_decay, seed=settings.seed,
+        max_length=trial.settings.get("train_max_length") or trial.settings.get("max_length") or 512,
+        epochs=settings.epochs, learning_rate=settings.learning_rate, batch_size=settings.batch_size, warmup=settings.warmup, weight_decay=settings.weight_decay, seed=settings.seed,
         from_fine_tune=from_fine_tune, kind=trial.kind, trial=trial.key,
     )
     train, validation = split_sample(sample, settings.seed)
@@ -95,11 +96,20 @@ def build_starter(run: RunResult, sample: LabeledSample, model: str) -> Starter:
 def render(template: str, values: dict) -> str:
     environment = Environment(loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined, keep_trailing_newline=True,
                               autoescape=False)  # Python and Markdown, not HTML: values go in through pyrepr / md
-    environment.filters["pyrepr"] = repr
+    environment.filters["pyrepr"] = python_literal
     from core.markdown import md
 
     environment.filters["md"] = md
     return environment.get_template(template).render(**values)
+
+
+def python_literal(value) -> str:
+    """`repr` of a run value, for train.py; an undefined template value fails instead of writing a bad script."""
+    from jinja2 import Undefined
+
+    if isinstance(value, Undefined):
+        value._fail_with_undefined_error()
+    return repr(value)
 
 
 def split_sample(sample: LabeledSample, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:

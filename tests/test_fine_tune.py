@@ -180,6 +180,9 @@ def test_the_starter_trains_a_model_that_evaluate_loads_with_the_sample_labels(e
     train, validation = load_csv(folder / "train.csv"), load_csv(folder / "validation.csv")
     assert len(train) + len(validation) == len(sample) and set(train.texts).isdisjoint(validation.texts)
     assert "torch==2.13.0" in (folder / "requirements.txt").read_text()
+    script = (folder / "train.py").read_text()
+    assert f"MODEL = {str(encoder.resolve())!r}" in script, "a model folder by its absolute path"
+    assert f"MAX_LENGTH = {read_json(results).results[0].settings['train_max_length']!r}" in script
     trained = subprocess.run([sys.executable, "train.py", "--epochs", "1", "--out", "model"], cwd=folder,
                              capture_output=True, text=True, timeout=300)
     assert trained.returncode == 0, trained.stderr[-2000:]
