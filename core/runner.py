@@ -269,7 +269,13 @@ def _measure_trial(spec: TrialSpec, sample: LabeledSample, settings: Settings, r
         result.settings["train_max_length"] = predictor.max_length
     result.latency, outputs = time_predictor(predictor, sample, spec, settings, report)
     report("scoring")
-    predictions = predictor.finish(outputs)
+    record_predictions(result, predictor, predictor.finish(outputs), sample, settings, loaded)
+    return loaded
+
+
+def record_predictions(result: TrialResult, predictor: Predictor, predictions: Predictions, sample: LabeledSample,
+                       settings: Settings, loaded: LoadedModel | None) -> None:
+    """Scores, per-row predictions and what each kind adds (coverage, curve, entities, stages, notes)."""
     result.metrics = compute_scores(
         sample.labels, predictions.labels, sample.label_set, multi_label=sample.multi_label,
         resamples=settings.bootstrap_resamples, seed=settings.seed,
@@ -286,7 +292,6 @@ def _measure_trial(spec: TrialSpec, sample: LabeledSample, settings: Settings, r
     if predictor.truncated_rows:
         length = getattr(predictor, "max_length", None) or loaded.max_length  # fine-tune trains at the sample's length
         result.notes.append(f"{predictor.truncated_rows} rows were longer than {length} tokens and were truncated.")
-    return loaded
 
 
 def summarized(spec: TrialSpec, loaded: LoadedModel, sample: LabeledSample, settings: Settings, result: TrialResult,
