@@ -97,8 +97,8 @@ def add_ensemble_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ensemble", action="append", default=[], choices=METHODS,
                         help="add an ensemble of the run's finished trials (repeatable): vote, mean, rules-first or stack")
     parser.add_argument("--ensemble-members", metavar="A,B,C",
-                        help="the trials every --ensemble combines, by model name or full trial name (default: every ok trial but "
-                             "the majority baseline)")
+                        help="the trials every --ensemble combines, by model name or full trial name "
+                             "(default: every ok trial but the majority baseline)")
 
 
 def ensemble_specs(args: argparse.Namespace) -> list[EnsembleSpec]:
