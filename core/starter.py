@@ -108,7 +108,7 @@ def python_literal(value) -> str:
     from jinja2 import Undefined
 
     if isinstance(value, Undefined):
-        value._fail_with_undefined_error()
+        str(value)  # StrictUndefined raises UndefinedError naming the missing value
     return repr(value)
 
 

@@ -232,3 +232,12 @@ def test_a_starter_zip_holds_its_files_and_run_values_stay_literals():
     script = starter.files["train.py"]
     compile(script, "train.py", "exec")  # still valid Python
     assert f"LABELS = {sorted([hostile, 'ok'])!r}" in script  # the label is a string literal, not code
+
+
+def test_a_starter_template_value_that_is_missing_fails_instead_of_writing_a_bad_script():
+    from jinja2 import UndefinedError
+
+    from core.starter import render
+
+    with pytest.raises(UndefinedError, match="'model' is undefined"):
+        render("starter_train.py.j2", {})
