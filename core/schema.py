@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from core.errors import AppError
 from core.settings import DATA_DIR, DATABASE_URL
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 BUSY_TIMEOUT_MS = 10_000
 MIGRATION_LOCK_ID = 4_613_715  # any constant: the PostgreSQL advisory lock taken while migrating
 
@@ -45,6 +45,8 @@ runs = sa.Table(
     sa.Column("command", sa.Text),
     sa.Column("cancel_requested", sa.Boolean, nullable=False, default=False),
     sa.Column("worker_host", sa.String(200)),
+    #: Where the trials ran: "local worker on HOST" or "Ray cluster at ADDRESS" (the last worker to claim it).
+    sa.Column("backend", sa.String(300)),
     sa.Column("started_at", sa.Float),
     sa.Column("finished_at", sa.Float),
     sa.Column("failure", sa.Text),  # why a job stopped outside any trial, in a sentence
@@ -118,6 +120,7 @@ MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {
     3: lambda db: working_sets.create(db),
     4: lambda db: (db.exec_driver_sql("ALTER TABLE runs ADD COLUMN slices_json TEXT"),
                    db.exec_driver_sql("ALTER TABLE predictions ADD COLUMN probabilities_json TEXT")),
+    5: lambda db: db.exec_driver_sql("ALTER TABLE runs ADD COLUMN backend VARCHAR(300)"),
 }
 
 

@@ -44,6 +44,8 @@ AUTO_RESUME_ATTEMPTS = "MSD_AUTO_RESUME_ATTEMPTS"
 DOWNLOAD_DISK_MARGIN = "MSD_DOWNLOAD_DISK_MARGIN"
 TRIAL_NICE = "MSD_TRIAL_NICE"
 TRIAL_THREADS = "MSD_TRIAL_THREADS"
+RAY_ADDRESS = "MSD_RAY_ADDRESS"
+RAY_CPUS_PER_TRIAL = "MSD_RAY_CPUS_PER_TRIAL"
 
 
 def _int(name: str, default: int) -> int:
@@ -113,6 +115,10 @@ class Settings:
     trial_nice: int = 10
     #: torch threads per trial process; 0 keeps torch's default (one per core).
     trial_threads: int = 0
+    #: A Ray cluster to run trials on (`auto`, `HOST:PORT` or `ray://HOST:10001`); "" runs them on this machine.
+    ray_address: str = ""
+    #: CPUs Ray reserves for a trial on the CPU (its torch threads); a CUDA trial reserves one GPU and one CPU.
+    ray_cpus_per_trial: float = 1.0
 
     @property
     def hf_endpoint(self) -> str:
@@ -176,4 +182,6 @@ def get_settings() -> Settings:
         auto_resume_attempts=max(0, _int(AUTO_RESUME_ATTEMPTS, 2)),
         trial_nice=max(0, _int(TRIAL_NICE, 10)),
         trial_threads=max(0, _int(TRIAL_THREADS, 0)),
+        ray_address=os.environ.get(RAY_ADDRESS, "").strip(),
+        ray_cpus_per_trial=max(0.0, _float(RAY_CPUS_PER_TRIAL, 1.0)),
     )

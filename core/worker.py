@@ -27,7 +27,7 @@ from multiprocessing.connection import wait
 import sqlalchemy as sa
 
 from core.dataset import LabeledSample
-from core.errors import install_log_redaction
+from core.errors import AppError, install_log_redaction
 from core.results import TrialResult, trial_from_dict, trial_to_dict
 from core.runner import TrialSpec, assemble_run, new_result, run_trial
 from core.settings import TRIAL_TIMEOUT_S, Settings, get_settings
@@ -43,6 +43,8 @@ PROGRESS_INTERVAL_S = 0.5
 KILL_GRACE_S = 2.0
 #: How often a worker tries again while the results store cannot be written.
 STORE_RETRY_S = 5.0
+#: How often a worker on a Ray cluster looks at its nodes for the sidebar (core.backend_status).
+CLUSTER_LOOK_S = 5.0
 
 
 # -- submitting, and the machine's worker ---------------------------------------------------
@@ -242,16 +244,25 @@ class Job:
         self.stopping = stopping or threading.Event()
 
     def run(self) -> str:
-        """Run the pending trials; returns the job's final status."""
+        """Run the pending trials (in order here, or all at once on the Ray cluster); returns the job's final status."""
         sample = self.store.load_sample(self.run_id)
-        for position, spec in self.store.pending_trials(self.run_id):
+        pending = self.store.pending_trials(self.run_id)
+        if self.settings.ray_address:
+            from core.ray_trials import run_job_on_cluster
+
+            run_job_on_cluster(self, pending, sample)
+        else:
+            self.run_in_order(pending, sample)
+        return self.finish(sample)
+
+    def run_in_order(self, pending: list[tuple[int, dict]], sample: LabeledSample) -> None:
+        for position, spec in pending:
             if self.stop_reason():
                 break
             outcome = self.run_trial(position, spec, sample)
             self.store.save_trial(self.run_id, position, outcome.result, status=outcome.status)
             if outcome.status in (CANCELLED, INTERRUPTED):
                 break
-        return self.finish(sample)
 
     def run_trial(self, position: int, spec: dict, sample: LabeledSample) -> TrialOutcome:
         self.store.start_trial(self.run_id, position)
@@ -301,6 +312,11 @@ def run_job(store: Store, run_id: str, settings: Settings, stopping: threading.E
 # -- the worker loop ------------------------------------------------------------------------
 
 
+def backend_name(settings: Settings, host: str) -> str:
+    """Where this worker runs trials, as History shows it."""
+    return f"Ray cluster at {settings.ray_address}" if settings.ray_address else f"local worker on {host}"
+
+
 class Worker:
     """Runs jobs in threads (each trial in a child process) until stopped."""
 
@@ -308,12 +324,14 @@ class Worker:
         self.store = store
         self.settings = settings or get_settings()
         self.host = this_host()
+        self.backend = backend_name(self.settings, self.host)
         self.busy: dict[str, set[str]] = {}
         self.threads: dict[str, threading.Thread] = {}
         self.stopping = stopping or threading.Event()
         self.recovered = False
         self.unrecorded: dict[str, Exception] = {}  # failed jobs whose failure the store did not take yet
         self.store_trouble: str | None = None
+        self.next_cluster_look = 0.0
 
     def recover(self) -> list[str]:
         """After a worker on this machine died: its running trials and runs become interrupted,
@@ -327,14 +345,20 @@ class Worker:
         queued = [(run_id, job_devices(plan)) for run_id, plan in self.store.queued_runs()]
         devices = dict(queued)
         started = []
-        for run_id in startable_jobs(queued, list(self.busy.values()), cpu_jobs=self.settings.cpu_jobs):
-            if not self.store.claim(run_id, host=self.host):
+        for run_id in self.startable(queued):
+            if not self.store.claim(run_id, host=self.host, backend=self.backend):
                 continue  # cancelled, or taken by a worker on another machine sharing the database
             self.busy[run_id] = devices[run_id]
             self.threads[run_id] = threading.Thread(target=self._run_job, args=(run_id,), name=f"job-{run_id[:8]}")
             self.threads[run_id].start()
             started.append(run_id)
         return started
+
+    def startable(self, queued: list[tuple[str, set[str]]]) -> list[str]:
+        """Here: one job per GPU and `cpu_jobs` on the CPU. On Ray every job starts; Ray queues its trials."""
+        if self.settings.ray_address:
+            return [run_id for run_id, _ in queued]
+        return startable_jobs(queued, list(self.busy.values()), cpu_jobs=self.settings.cpu_jobs)
 
     def _run_job(self, run_id: str) -> None:
         try:
@@ -346,7 +370,7 @@ class Worker:
 
     def record_failure(self, run_id: str, error: Exception) -> None:
         """Mark the job failed with a sentence saying why; committed trials stay as they are."""
-        sentence = explain_store_failure(error)
+        sentence = error.sentence if isinstance(error, AppError) and not isinstance(error, StoreError) else explain_store_failure(error)
         try:
             running = self.store.running_trials(host=self.host).get(run_id, [])
             self.store.set_run_status(run_id, FAILED, failure=sentence)
@@ -384,11 +408,23 @@ class Worker:
         if not self.recovered:
             self.recover()
             self.recovered = True
+        self.look_at_cluster()
         self.reap()
         for run_id, error in list(self.unrecorded.items()):
             self.record_failure(run_id, error)
         self.schedule()
         return not self.threads and not self.store.queued_runs()
+
+    def look_at_cluster(self) -> None:
+        """On a Ray cluster: every CLUSTER_LOOK_S, leave its nodes and free resources for the sidebar."""
+        if not self.settings.ray_address or time.monotonic() < self.next_cluster_look:
+            return
+        from core.ray_trials import report_cluster
+
+        status = report_cluster(self.settings)
+        if status.error:
+            log.error("%s", status.error)
+        self.next_cluster_look = time.monotonic() + CLUSTER_LOOK_S * (6 if status.error else 1)
 
     def note_store_trouble(self, error: StoreError) -> None:
         if error.sentence != self.store_trouble:

@@ -15,7 +15,7 @@ def runs_frame(runs: list[RunSummary]) -> pd.DataFrame:
     return pd.DataFrame([{
         "started": datetime.fromtimestamp(r.created_at).strftime("%Y-%m-%d %H:%M"), "by": r.started_by or "-",
         "status": r.status, "sample": r.sample_source, "rows": r.sample_rows, "models": ", ".join(r.models),
-        "trials ok": f"{r.trials_ok}/{r.trials_total}",
+        "trials ok": f"{r.trials_ok}/{r.trials_total}", "ran on": r.backend or "-",
         "best accuracy": round(r.best_accuracy, 4) if r.best_accuracy is not None else None, "run": r.id[:8],
     } for r in runs])
 

@@ -141,6 +141,17 @@ def postgres_server():
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def ray_head():
+    """One throwaway Ray head on 127.0.0.1 for the session (tests/ray_cluster.py), stopped by its process group.
+    4 logical CPUs on this 2-core machine: the fault trials mostly sleep, and more of them start at once."""
+    from tests.ray_cluster import RayNode
+
+    head = RayNode(cpus=4).start()
+    yield head
+    head.stop()
+
+
 #: The results stores the store and worker tests run against: SQLite (the default) and a real PostgreSQL.
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 

@@ -16,6 +16,8 @@ from core.tasks.base import Predictions
 ROW_SLEEP_S = float(os.environ.get("MSD_TEST_ROW_SLEEP_S", "0.02"))
 #: test-gate: in the pass over every row, stops after the first row while this file exists.
 GATE = "MSD_TEST_GATE"
+#: When set, each trial writes a file named after its process id here once it starts running rows.
+PID_DIR = "MSD_TEST_PID_DIR"
 
 
 class _SlowPredictor:
@@ -24,6 +26,9 @@ class _SlowPredictor:
 
     def __init__(self, sample, behaviour: str) -> None:
         self.sample, self.behaviour = sample, behaviour
+        if os.environ.get(PID_DIR):
+            with open(os.path.join(os.environ[PID_DIR], str(os.getpid())), "w") as mark:
+                mark.write(behaviour)
 
     def run(self, texts, pairs, *, batch_size, on_rows=None):
         for index, _ in enumerate(texts):

@@ -102,6 +102,23 @@ def test_the_sidebar_shows_hub_devices_worker_and_session(env):
     assert captions[1] == "Devices: cpu"
     assert captions[2] == "Shortlist: 0 model(s). Sample: none."
     assert captions[3].startswith("Worker: not running") and captions[3].endswith("0 job(s) waiting.")
+    assert captions[4].startswith("Trials run on this machine (the local worker;")
+
+
+def test_the_sidebar_names_the_ray_cluster_and_what_its_worker_last_saw_free(env, monkeypatch):
+    from core.backend_status import ClusterStatus, write_status
+    from core.settings import get_settings
+
+    monkeypatch.setenv("MSD_RAY_ADDRESS", "ray://head:10001")
+    assert captions_of(app_on("home"))[4] == ("Trials run on the Ray cluster at ray://head:10001; its nodes show here "
+                                              "once the worker has joined it.")
+    write_status(get_settings(), ClusterStatus("ray://head:10001", nodes=3, cpus=48, gpus=4, cpus_free=40, gpus_free=1))
+    assert captions_of(app_on("home"))[4] == ("Trials run on the Ray cluster at ray://head:10001: 3 node(s), "
+                                              "40 of 48 CPUs and 1 of 4 GPUs free.")
+
+
+def captions_of(app: AppTest) -> list[str]:
+    return [c.value for c in app.sidebar.caption]
 
 
 def search(app: AppTest, text: str = "", task: str = "text-classification") -> AppTest:

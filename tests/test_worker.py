@@ -472,10 +472,11 @@ def test_a_version_1_database_is_migrated_to_today(env, database_url, synthetic_
         db.exec_driver_sql("ALTER TABLE runs DROP COLUMN auto_resumes")
         db.exec_driver_sql("ALTER TABLE runs DROP COLUMN slices_json")
         db.exec_driver_sql("ALTER TABLE predictions DROP COLUMN probabilities_json")
+        db.exec_driver_sql("ALTER TABLE runs DROP COLUMN backend")
         db.exec_driver_sql("DROP TABLE working_sets")
         db.execute(schema.schema_version.insert().values(version=1, applied_at=0.0))
     store = Store(url)
-    assert versions(store) == [1, 2, 3, 4]
+    assert versions(store) == [1, 2, 3, 4, 5]
     store.save_working_set("user:a", "{}", b"x")  # and the working-set table of version 3
     assert store.load_working_set("user:a") == ("{}", b"x")
     rows = "".join(f"{text},{label},{'web' if i % 3 else 'mail'}\n" for i, (text, label) in enumerate(synthetic_rows))
@@ -489,6 +490,8 @@ def test_a_version_1_database_is_migrated_to_today(env, database_url, synthetic_
     assert loaded.results[0].predictions[0].probabilities is not None
     assert loaded.slices["channel"] == sample.metadata["channel"]
     assert store.load_sample(run_id).metadata == sample.metadata
+    assert store.claim(run_id, host="h1", backend="Ray cluster at 127.0.0.1:6379")  # version 5: where trials ran
+    assert store.run_summary(run_id).backend == "Ray cluster at 127.0.0.1:6379"
 
 
 def versions(store: Store) -> list[int]:

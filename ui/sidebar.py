@@ -3,7 +3,9 @@
 import streamlit as st
 
 from core import supervision
+from core.backend_status import backend_sentence
 from core.devices import detect_devices
+from core.settings import get_settings
 from core.hub_status import MIRROR, ONLINE, hub_status
 from ui import state
 
@@ -35,6 +37,7 @@ def worker_line() -> None:
     alive = supervision.worker_alive()
     st.caption(f"Worker: {'running' if alive else 'not running (starts with the first run)'};"
                f" {len(queued)} job(s) waiting.")
+    st.caption(state.md(backend_sentence(get_settings())))
     if healing.interrupted:
         st.caption(healing_sentence(healing))
 

@@ -48,7 +48,8 @@ def describe_summary(s: RunSummary) -> str:
     who = f"{s.started_by or 'unknown'}{', shared' if s.shared else ''}"
     when = datetime.fromtimestamp(s.created_at, timezone.utc)
     return (f"{s.id}  {when:%Y-%m-%d %H:%M} UTC  {s.status:<11} {who}  {s.sample_source} ({s.sample_rows} rows, "
-            f"sha256 {s.sample_sha256[:12]})  {s.trials_ok}/{s.trials_total} trials ok  {best}")
+            f"sha256 {s.sample_sha256[:12]})  {s.trials_ok}/{s.trials_total} trials ok  {best}"
+            + (f"  ({s.backend})" if s.backend else ""))
 
 
 def describe_progress(p: JobProgress) -> str:

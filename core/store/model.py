@@ -34,6 +34,8 @@ class RunSummary:
     trials_total: int
     best_accuracy: float | None
     best_model: str | None
+    #: Where its trials ran ("local worker on HOST", "Ray cluster at ADDRESS"); None until a worker took it.
+    backend: str | None = None
 
     @property
     def active(self) -> bool:

@@ -69,7 +69,7 @@ def summary_of(row, trial_rows) -> RunSummary:
         shared=bool(row.shared), status=row.status, sample_source=sample["source"], sample_rows=sample["rows"],
         sample_sha256=row.sample_sha256, models=list(dict.fromkeys(t.model for t in trial_rows)),
         trials_ok=sum(t.status == "ok" for t in trial_rows), trials_total=len(trial_rows),
-        best_accuracy=best.accuracy if best else None, best_model=best.model if best else None,
+        best_accuracy=best.accuracy if best else None, best_model=best.model if best else None, backend=row.backend,
     )
 
 

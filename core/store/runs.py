@@ -66,12 +66,14 @@ class Store:
 
     # -- the worker's writes -----------------------------------------------------------------
 
-    def claim(self, run_id: str, *, host: str) -> bool:
-        """Atomically move a queued run to running; False if another worker took it first."""
+    def claim(self, run_id: str, *, host: str, backend: str | None = None) -> bool:
+        """Atomically move a queued run to running; False if another worker took it first.
+        `backend`: where its trials run (the local worker, or a Ray cluster), shown in History."""
         with self.engine.begin() as db:
             claimed = db.execute(
                 runs.update().where(runs.c.id == run_id, runs.c.status == QUEUED)
-                .values(status=RUNNING, worker_host=host, started_at=now(), finished_at=None)
+                .values(status=RUNNING, worker_host=host, backend=backend or f"local worker on {host}",
+                        started_at=now(), finished_at=None)
             ).rowcount
         return claimed == 1
 
