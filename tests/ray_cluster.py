@@ -38,7 +38,7 @@ class RayNode:
         self.port = free_port()
         self.args = [ray_command(), "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={self.port}",
                      f"--num-cpus={cpus}", "--num-gpus=0", "--include-dashboard=false", "--disable-usage-stats",
-                     f"--temp-dir={self.folder}"]
+                     "--object-store-memory=200000000", f"--temp-dir={self.folder}"]
         self.process: subprocess.Popen | None = None
 
     @property
