@@ -58,6 +58,14 @@ def read_status(settings: Settings) -> ClusterStatus | None:
         return None
 
 
+def trial_devices(settings: Settings, local: list[str]) -> list[str]:
+    """Devices a run may ask for: this machine's, plus `cuda` when the Ray cluster last had GPUs."""
+    status = read_status(settings) if settings.ray_address else None
+    if status and not status.error and status.gpus > 0 and not any(d.startswith("cuda") for d in local):
+        return [*local, "cuda"]
+    return list(local)
+
+
 def backend_sentence(settings: Settings, *, now: float | None = None) -> str:
     """One line for the sidebar: where the next trials will run, and what that place has free."""
     if not settings.ray_address:

@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from core import supervision, worker
+from core.backend_status import trial_devices
 from core.devices import DTYPES, detect_devices
 from core.errors import AppError
 from core.shortlist import (
@@ -13,6 +14,7 @@ from core.shortlist import (
     unmapped_sample_labels,
 )
 from core.long_text import STRATEGIES
+from core.settings import get_settings
 from core.tasks.base import FINE_TUNE_BATCH_SIZE, FINE_TUNE_EPOCHS, FINE_TUNE_LEARNING_RATE
 from core.tasks.fine_tune import FineTuneSettings, estimate_for
 from ui import progress, runs, state
@@ -86,9 +88,10 @@ def warn_unmapped(rows: list[LabelMapRow], labels: list[str]) -> None:
 
 def plan_choices(rules: tuple[dict, ...]) -> tuple[PlanChoices, dict[str, float]]:
     st.subheader("Devices and settings")
-    devices = [d.name for d in detect_devices()]
+    devices = trial_devices(get_settings(), [d.name for d in detect_devices()])
     left, right = st.columns(2)
-    chosen_devices = left.multiselect("Devices on this server", devices, default=devices[:1])
+    where = "the Ray cluster" if get_settings().ray_address else "this server"
+    chosen_devices = left.multiselect(f"Devices on {where}", devices, default=devices[:1])
     dtypes = right.multiselect("Precisions", list(DTYPES), default=["float32"],
                                help="int8 is dynamic quantization of linear layers, on CPU only.")
     first, second, third = st.columns(3)

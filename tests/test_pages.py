@@ -106,7 +106,7 @@ def test_the_sidebar_shows_hub_devices_worker_and_session(env):
 
 
 def test_the_sidebar_names_the_ray_cluster_and_what_its_worker_last_saw_free(env, monkeypatch):
-    from core.backend_status import ClusterStatus, write_status
+    from core.backend_status import ClusterStatus, trial_devices, write_status
     from core.settings import get_settings
 
     monkeypatch.setenv("MSD_RAY_ADDRESS", "ray://head:10001")
@@ -115,10 +115,14 @@ def test_the_sidebar_names_the_ray_cluster_and_what_its_worker_last_saw_free(env
     write_status(get_settings(), ClusterStatus("ray://head:10001", nodes=3, cpus=48, gpus=4, cpus_free=40, gpus_free=1))
     assert captions_of(app_on("home"))[4] == ("Trials run on the Ray cluster at ray://head:10001: 3 node(s), "
                                               "40 of 48 CPUs and 1 of 4 GPUs free.")
+    assert trial_devices(get_settings(), ["cpu"]) == ["cpu", "cuda"], "the cluster's GPUs, though this machine has none"
+    monkeypatch.delenv("MSD_RAY_ADDRESS")
+    assert trial_devices(get_settings(), ["cpu"]) == ["cpu"]
 
 
 def captions_of(app: AppTest) -> list[str]:
-    return [c.value for c in app.sidebar.caption]
+    """The sidebar's captions as shown (without the escapes that keep outside text from being Markdown)."""
+    return [c.value.replace("\\", "") for c in app.sidebar.caption]
 
 
 def search(app: AppTest, text: str = "", task: str = "text-classification") -> AppTest:
