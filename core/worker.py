@@ -8,7 +8,9 @@ directory) holds a file lock; core.supervision owns the lock, starting workers a
 after one died.
 
 Jobs run in threads of the worker, at most one per GPU and `cpu_jobs` on the CPU; SIGTERM
-or Ctrl-C stops the running trials and marks them interrupted, to be resumed later.
+or Ctrl-C stops the running trials and marks them interrupted, to be resumed later. With
+MSD_RAY_ADDRESS set, every queued job starts and its trials run at once as Ray tasks on the
+cluster instead of child processes here (core.ray_trials); the rest is the same.
 """
 
 from __future__ import annotations
