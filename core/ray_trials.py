@@ -45,7 +45,9 @@ from core.dataset import LabeledSample
 from core.errors import AppError, install_log_redaction
 from core.results import trial_from_dict, trial_to_dict
 from core.runner import TrialSpec, new_result, run_trial
-from core.settings import RAY_ADDRESS, TRIAL_TIMEOUT_S, Settings, get_settings
+from core.settings import RAY_ADDRESS, Settings, get_settings
+from core.store import CANCELLED
+from core.worker import PROGRESS_INTERVAL_S, TrialOutcome, stop_sentence, timeout_sentence
 
 log = logging.getLogger(__name__)
 #: Environment variables a trial needs on its node besides the MSD_* settings. Never HF_TOKEN.
@@ -172,14 +174,17 @@ class _Reporter:
     def __init__(self, relay, key: str, node: str) -> None:
         self.relay, self.key = relay, key
         self.started_at, self.node = time.time(), node
-        self.sent_at, self.step = 0.0, None
+        self.sent_at, self.step, self.step_started_at = 0.0, None, self.started_at
 
     def __call__(self, step: str, rows_done: float = 0, rows_total: int = 0) -> None:
         if step == self.step and time.monotonic() - self.sent_at < REPORT_INTERVAL_S:
             return
-        self.step, self.sent_at = step, time.monotonic()
+        if step != self.step:
+            self.step, self.step_started_at = step, time.time()
+        self.sent_at = time.monotonic()
         self.relay.report.remote(self.key, {"step": step, "rows_done": rows_done, "rows_total": rows_total,
-                                            "started_at": self.started_at, "pid": os.getpid(), "node": self.node})
+                                            "started_at": self.started_at, "step_started_at": self.step_started_at,
+                                            "pid": os.getpid(), "node": self.node})
 
 
 @ray.remote(max_retries=0, max_calls=1)
@@ -244,8 +249,6 @@ class ClusterJob:
     """
 
     def __init__(self, job, sample: LabeledSample) -> None:
-        from core.worker import PROGRESS_INTERVAL_S
-
         self.job, self.settings, self.interval_s = job, job.settings, PROGRESS_INTERVAL_S
         connect(self.settings)
         self.relay = progress_relay()
@@ -255,7 +258,7 @@ class ClusterJob:
     def run(self, pending: list[tuple[int, dict]]) -> None:
         for position, spec in pending:
             if self.job.stop_reason():
-                return
+                break  # the ones not submitted stay pending; those submitted are stopped below
             self.submit(position, spec)
         while self.running:
             ready, _ = ray.wait(list(self.running), num_returns=len(self.running), timeout=self.interval_s)
@@ -274,21 +277,17 @@ class ClusterJob:
         ref = run_trial_task.options(**resources).remote(spec, self.sample_ref, self.relay, key, resources["num_cpus"])
         self.running[ref] = Submitted(position, spec, key)
 
-    def outcome_of(self, ref):
-        from core.worker import TrialOutcome
-
+    def outcome_of(self, ref) -> TrialOutcome:
         try:
             result = trial_from_dict(ray.get(ref))
         except ray_errors.RayError as error:
             return self.failure(self.running[ref], "error", failure_sentence(error))
         return TrialOutcome(result.status, result)
 
-    def failure(self, submitted: Submitted, status: str, sentence: str):
-        from core.worker import TrialOutcome
-
+    def failure(self, submitted: Submitted, status: str, sentence: str) -> TrialOutcome:
         return TrialOutcome(status, new_result(TrialSpec(**submitted.spec), self.settings, error=sentence))
 
-    def save(self, ref, outcome) -> None:
+    def save(self, ref, outcome: TrialOutcome) -> None:
         submitted = self.running.pop(ref)
         self.job.store.save_trial(self.job.run_id, submitted.position, outcome.result, status=outcome.status)
         self.forget([submitted.key])
@@ -314,24 +313,22 @@ class ClusterJob:
         payload = first.progress
         self.job.write_progress(trial_position=first.position, trial_name=name, trial_started_at=first.started_at,
                                 step=payload.get("step", "starting"), rows_done=payload.get("rows_done", 0),
-                                rows_total=payload.get("rows_total", 0), step_started_at=first.started_at)
+                                rows_total=payload.get("rows_total", 0),
+                                step_started_at=payload.get("step_started_at", first.started_at))
 
     def stop_overdue(self) -> None:
         limit = self.settings.trial_timeout_s
         for ref, submitted in list(self.running.items()):
             if submitted.started_at and time.time() - submitted.started_at > limit:
                 ray.cancel(ref, force=True)
-                sentence = f"The trial took longer than {limit:g} s and was stopped (setting {TRIAL_TIMEOUT_S})."
-                self.save(ref, self.failure(submitted, "error", sentence))
+                self.save(ref, self.failure(submitted, "error", timeout_sentence(self.settings)))
 
     def stop_all(self, status: str) -> None:
         """A cancel or a stopping worker: every task is stopped by force; their trials say which."""
-        from core.worker import CANCELLED, _stop_sentence
-
         for ref, submitted in list(self.running.items()):
             ray.cancel(ref, force=True)
             waiting = status == CANCELLED and not submitted.started_at
-            sentence = "Cancelled before it started." if waiting else _stop_sentence(status)
+            sentence = "Cancelled before it started." if waiting else stop_sentence(status)
             self.save(ref, self.failure(submitted, status, sentence))
 
     def forget(self, keys: list[str]) -> None:

@@ -183,10 +183,9 @@ class TrialProcess:
                 return self._failure("error", self._exit_sentence())
             stop = self.should_stop()
             if stop:
-                return self._failure(stop, _stop_sentence(stop))
+                return self._failure(stop, stop_sentence(stop))
             if time.monotonic() >= deadline:
-                return self._failure("error", f"The trial took longer than {self.settings.trial_timeout_s:g} s "
-                                              f"and was stopped (setting {TRIAL_TIMEOUT_S}).")
+                return self._failure("error", timeout_sentence(self.settings))
 
     def _receive_until(self, until: float) -> TrialResult | None:
         """Take the child's messages until `until`; the result if it came. A closed pipe ends it early."""
@@ -229,10 +228,14 @@ class TrialProcess:
         self.connection.close()
 
 
-def _stop_sentence(status: str) -> str:
+def stop_sentence(status: str) -> str:
     if status == CANCELLED:
         return "Cancelled while running; finished trials are kept."
     return INTERRUPTED_SENTENCE
+
+
+def timeout_sentence(settings: Settings) -> str:
+    return f"The trial took longer than {settings.trial_timeout_s:g} s and was stopped (setting {TRIAL_TIMEOUT_S})."
 
 
 # -- one job: its pending trials in order ---------------------------------------------------
@@ -279,7 +282,7 @@ class Job:
         outcome = TrialProcess(spec, sample, self.settings, on_progress=on_progress, should_stop=self.stop_reason).run()
         stop = self.stop_reason()
         if outcome.status == "error" and stop:  # killed on the way down (a service stop signals everyone)
-            outcome = TrialOutcome(stop, new_result(TrialSpec(**spec), self.settings, error=_stop_sentence(stop)))
+            outcome = TrialOutcome(stop, new_result(TrialSpec(**spec), self.settings, error=stop_sentence(stop)))
         return outcome
 
     def stop_reason(self) -> str | None:

@@ -160,7 +160,7 @@ def test_a_worker_killed_while_its_ray_tasks_run_leaves_them_interrupted_and_res
     first = WorkerProcess(tmp_path / "worker.log").start()
     try:
         task = wait_for(lambda: started(pid_dir))[0]
-        wait_for(lambda: sqlite_store.load_run(run_id).results[0].ok)
+        wait_for(lambda: (done := sqlite_store.load_run(run_id).results) and done[0].ok)  # saved while the other runs
     finally:
         os.kill(first.process.pid, signal.SIGKILL)
         first.process.wait(30)
