@@ -168,7 +168,7 @@ def _progress_for(progress: ProgressCallback | None, index: int, count: int, spe
 
 def assemble_run(sample: LabeledSample, results: list[TrialResult], *, command: str | None = None) -> RunResult:
     """Add the paired tests and run-level warnings to a list of finished trials."""
-    ok = [r for r in results if r.ok]
+    ok = [r for r in results if r.ok and not r.stopped_early]  # the tests need every row (a stopped race trial has fewer)
     correct = {r.key: np.array([p.correct for p in r.predictions]) for r in ok}
     comparisons = compare_pairs(correct)
     accuracy = {r.key: r.metrics.accuracy for r in ok}
