@@ -50,7 +50,7 @@ def sub_sample(sample: LabeledSample, rows: list[int]) -> LabeledSample:
 
 def merge_rounds(rounds: list[tuple[list[int], TrialResult]], sample: LabeledSample, settings: Settings) -> TrialResult:
     """One trial from its rounds: predictions on every row seen (sample row numbers, in order), scores
-    recomputed on those rows; load time from the first round, per-row latency from the largest."""
+    recomputed on those rows; load time from the first round, latency from the timed (last) round."""
     merged = copy.deepcopy(rounds[0][1])
     merged.predictions = sorted((replace(p, row=rows[p.row]) for rows, r in rounds for p in r.predictions),
                                 key=lambda p: p.row)
@@ -71,7 +71,8 @@ def merge_rounds(rounds: list[tuple[list[int], TrialResult]], sample: LabeledSam
         merged.notes.append(f"{merged.truncated_rows} rows were longer than {merged.settings.get('max_length')} tokens "
                             "and were truncated.")
     merged.notes.append(f"Raced in {len(rounds)} rounds (the model was loaded once per round): load time is the "
-                        "first round's, per-row latency the largest round's, throughput over all rows seen.")
+                        "first round's; latency and throughput were measured in the last round only (a trial stopped "
+                        "early has none).")
     return merged
 
 
@@ -83,13 +84,8 @@ def _mapped_rows(rounds, rows_of) -> list[int] | None:
 
 
 def merge_latency(parts: list[tuple[int, LatencyStats | None]]) -> LatencyStats | None:
-    measured = [(rows, stats) for rows, stats in parts if stats is not None]
-    if not measured:
-        return None
-    largest = max(measured, key=lambda part: (part[1].rows_timed, part[0]))[1]
-    seconds = sum(rows / max(stats.throughput_per_s, 1e-9) for rows, stats in measured)
-    rows = sum(rows for rows, _ in measured)
-    return replace(largest, throughput_per_s=round(rows / max(seconds, 1e-9), 3), first_call_ms=measured[0][1].first_call_ms)
+    """The timed round's latency (only a survivor's last round is timed); None if no round was."""
+    return next((stats for _, stats in reversed(parts) if stats is not None), None)
 
 
 @dataclass
@@ -142,7 +138,9 @@ class Race:
         position = int(key)
         if position in self.full:
             return np.array([self.full[position].predictions[i].correct for i in rows])
-        result = self.run_one(position, self.specs[position], sub_sample(self.sample, rows))
+        last = sum(len(done) for done, _ in self.rounds.get(position, [])) + len(rows) == len(self.sample)
+        spec = replace(self.specs[position], timed=last)  # only a survivor's last round is timed
+        result = self.run_one(position, spec, sub_sample(self.sample, rows))
         if not result.ok:
             self._final(position, result)
             return None

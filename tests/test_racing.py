@@ -124,3 +124,31 @@ def test_cli_race_stops_the_bad_model_early(trained_classifier, bad_classifier, 
     assert good.metrics.accuracy == pytest.approx(accuracy_score(sample.single_labels, [p.labels[0] for p in good.predictions]))
     assert [t.a for t in run.comparisons] == []  # one finished trial: nothing to pair
     assert json.loads(out.read_text())["results"][1]["race"]["stopped"] is True
+
+
+def test_worker_race_saves_the_stopped_trial_with_its_rows_and_the_report_explains(
+        trained_classifier, bad_classifier, race_sample, tmp_path, monkeypatch):
+    from core.compare import build_comparison
+    from core.runner import TrialSpec
+    from core.settings import get_settings
+    from core.store import DONE, Store
+    from core.worker import Job, submit
+
+    for key, value in {"MSD_DATA_DIR": str(tmp_path / "data"), "MSD_LATENCY_ROWS": "2",
+                       "MSD_BOOTSTRAP_RESAMPLES": "100"}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    store, sample = Store(settings=get_settings()), load_csv(race_sample)
+    specs = [TrialSpec(kind="text-classification", model=str(m)) for m in (bad_classifier, trained_classifier)]
+    specs.append(TrialSpec(kind="baseline-tfidf", device="cpu", dtype="n/a", folds=3))
+    run_id = submit(store, sample, specs, race=RaceSettings(first_rows=30, growth=2))
+    assert store.claim(run_id, host="test") and Job(store, run_id, get_settings()).run() == DONE
+    run = store.load_run(run_id)
+    bad, good, tfidf = run.results
+    assert bad.race.stopped and len(bad.predictions) == bad.race.rows_seen < 90 and bad.metrics.rows == bad.race.rows_seen
+    assert good.race.rows_seen == 90 and len(good.predictions) == 90 and tfidf.race is None and len(tfidf.predictions) == 90
+    assert [(t.a, t.b) for t in run.comparisons] == [(good.key, tfidf.key)]  # the stopped trial is not paired
+    comparison = build_comparison(run, sample=sample)
+    assert comparison.leaderboard[-1].key == bad.key and comparison.leaderboard[-1].stopped == bad.race.sentence
+    assert any(note.startswith("Racing: the 90 rows were shuffled") and "1 of 2 raced trials stopped early" in note
+               for note in comparison.notes)

@@ -297,6 +297,7 @@ def table_row(trial: TrialResult) -> str:
         return start + f"error: {trial.error}"
     m, lat = trial.metrics, trial.latency
     accuracy = f"{m.accuracy:.3f} [{m.accuracy_ci[0]:.3f}, {m.accuracy_ci[1]:.3f}]"
-    stopped = f"  {trial.race.sentence}" if trial.stopped_early else ""
-    return start + f"{accuracy:<22} {m.macro_f1:>8.3f} {lat.p50_ms:>8.2f} {lat.p95_ms:>8.2f} {lat.throughput_per_s:>9.1f}{stopped}"
+    if trial.stopped_early:  # no latency: only a race's last round is timed
+        return start + f"{accuracy:<22} {m.macro_f1:>8.3f}  {trial.race.sentence}"
+    return start + f"{accuracy:<22} {m.macro_f1:>8.3f} {lat.p50_ms:>8.2f} {lat.p95_ms:>8.2f} {lat.throughput_per_s:>9.1f}"
 
