@@ -152,3 +152,22 @@ def test_worker_race_saves_the_stopped_trial_with_its_rows_and_the_report_explai
     assert comparison.leaderboard[-1].key == bad.key and comparison.leaderboard[-1].stopped == bad.race.sentence
     assert any(note.startswith("Racing: the 90 rows were shuffled") and "1 of 2 raced trials stopped early" in note
                for note in comparison.notes)
+
+
+def test_the_evaluate_switch_gives_the_race_asked_for():
+    from streamlit.testing.v1 import AppTest
+
+    def page():
+        import streamlit as st
+
+        from ui.race import race_inputs
+
+        st.session_state["chosen"] = race_inputs()
+
+    app = AppTest.from_function(page).run()
+    assert app.session_state["chosen"] is None and not app.number_input
+    app.toggle(key="race").set_value(True).run()
+    assert app.session_state["chosen"] == RaceSettings()
+    app.number_input(key="race-first").set_value(20).run()
+    app.number_input(key="race-alpha").set_value(0.01).run()
+    assert app.session_state["chosen"] == RaceSettings(alpha=0.01, first_rows=20)

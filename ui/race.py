@@ -8,6 +8,7 @@ from core.errors import AppError
 from core.metrics import ALPHA
 from core.racing import DEFAULT_FIRST_ROWS, DEFAULT_GROWTH, RaceSettings
 from core.settings import get_settings
+from ui import state
 
 RACE_HELP = (
     "All models are scored on the same first rows of a seeded shuffle (50, then 75, 112, ... and all rows). After "
@@ -33,6 +34,6 @@ def race_inputs() -> RaceSettings | None:
     try:
         race.check()
     except AppError as error:
-        st.error(error.sentence)
+        st.error(state.md(error.sentence))
         return None
     return race
