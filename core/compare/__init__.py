@@ -58,7 +58,8 @@ def build_comparison(
         recommendation=with_sentence(recommend(leaderboard, paired.groups, latency_budget_ms),
                                      more_labels_sentence(run, names)),
         errors=collect_errors(run, names, usable, examples_per_model) if usable else omitted_errors(mismatch),
-        notes=[note for note in (mismatch, explain_race(run.results)) if note], latency_budget_ms=latency_budget_ms, price_per_hour=prices,
+        notes=[note for note in (mismatch, explain_race(run.results)) if note],
+        latency_budget_ms=latency_budget_ms, price_per_hour=prices,
         slices=build_slice_table(run, ranked, usable), long_texts=long_text_rows(run, names),
     )
 
