@@ -53,9 +53,10 @@ def build_candidates(root: Path) -> list[Path]:
 
 
 def measure(specs, sample, race: RaceSettings | None):
-    started = time.perf_counter()
+    """Wall seconds, CPU seconds of this process (less sensitive to other work on a shared machine), the run."""
+    wall, cpu = time.perf_counter(), time.process_time()
     result = run_plan_raced(specs, sample, race) if race else run_plan(specs, sample)
-    return time.perf_counter() - started, result
+    return (time.perf_counter() - wall, time.process_time() - cpu), result
 
 
 def winner(result) -> str:
@@ -64,18 +65,20 @@ def winner(result) -> str:
 
 
 def report(candidates, sample, full_s, full, race_s, raced) -> str:
+    """Markdown tables for BENCHMARKS.md; `full_s` and `race_s` are (wall, CPU) seconds."""
     rows = len(sample)
     seen = sum(t.race.rows_seen for t in raced.results)
     lines = [
         f"machine: {cpu_name()}, {len(os.sched_getaffinity(0))} logical CPUs, torch threads {torch.get_num_threads()}, "
         f"load average before {os.getloadavg()[0]:.2f} (shared with other engineers' tests)",
         f"command: {' '.join(['python -m bench.race', *sys.argv[1:]])}", "",
-        "| run | wall s | model-rows | winner | winner accuracy |", "|---|---|---|---|---|",
-        f"| full | {full_s:.1f} | {rows * len(candidates):,} | {Path(winner(full)).name} | "
+        "| run | wall s | CPU s | model-rows | winner | winner accuracy |", "|---|---|---|---|---|---|",
+        f"| full | {full_s[0]:.1f} | {full_s[1]:.1f} | {rows * len(candidates):,} | {Path(winner(full)).name} | "
         f"{max(t.metrics.accuracy for t in full.results if t.ok):.3f} |",
-        f"| race | {race_s:.1f} | {seen:,} | {Path(winner(raced)).name} | "
+        f"| race | {race_s[0]:.1f} | {race_s[1]:.1f} | {seen:,} | {Path(winner(raced)).name} | "
         f"{max(t.metrics.accuracy for t in raced.results if t.ok and not t.stopped_early):.3f} |",
-        "", f"speed-up: {full_s / race_s:.2f}x (target >= 2x); same winner: {winner(full) == winner(raced)}", "",
+        "", f"speed-up: {full_s[0] / race_s[0]:.2f}x wall (target >= 2x), {full_s[1] / race_s[1]:.2f}x CPU; "
+        f"same winner: {winner(full) == winner(raced)}", "",
         "| candidate | full-run accuracy | race: rows seen | race: outcome |", "|---|---|---|---|",
     ]
     for whole, race in zip(full.results, raced.results):

@@ -152,6 +152,7 @@ def test_worker_race_saves_the_stopped_trial_with_its_rows_and_the_report_explai
     assert comparison.leaderboard[-1].key == bad.key and comparison.leaderboard[-1].stopped == bad.race.sentence
     assert any(note.startswith("Racing: the 90 rows were shuffled") and "1 of 2 raced trials stopped early" in note
                for note in comparison.notes)
+    assert store.run_summary(run_id).best_model in (good.model, tfidf.model)  # History never names a stopped trial
 
 
 def test_the_evaluate_switch_gives_the_race_asked_for():
