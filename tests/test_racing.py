@@ -123,6 +123,10 @@ def test_cli_race_stops_the_bad_model_early(trained_classifier, bad_classifier, 
     assert sorted(seen) == sorted(np.random.default_rng(0).permutation(90)[: bad.race.rows_seen].tolist())
     assert good.metrics.accuracy == pytest.approx(accuracy_score(sample.single_labels, [p.labels[0] for p in good.predictions]))
     assert [t.a for t in run.comparisons] == []  # one finished trial: nothing to pair
+    from transformers import pipeline  # an independent reading of the same rows: the round's rows map back right
+
+    plain = pipeline("text-classification", model=str(bad_classifier), truncation=True)
+    assert [p.labels[0] for p in bad.predictions] == [o["label"] for o in plain([sample.texts[i] for i in seen])]
     assert json.loads(out.read_text())["results"][1]["race"]["stopped"] is True
 
 
