@@ -113,7 +113,7 @@ def ensemble_name(spec: EnsembleSpec, members: list[TrialResult]) -> str:
 def choose_members(trials: list[TrialResult], spec: EnsembleSpec) -> list[TrialResult]:
     if spec.method not in METHODS:
         raise EnsembleError(f"There is no ensemble method {spec.method!r}.", hint=f"Use one of: {', '.join(METHODS)}.")
-    candidates = [t for t in trials if t.ok and not t.is_ensemble and t.predictions]
+    candidates = [t for t in trials if t.ok and not t.is_ensemble and t.predictions and not t.stopped_early]
     members = [find_member(candidates, wanted) for wanted in spec.members] if spec.members else [
         t for t in candidates if t.kind != UNINFORMED]
     members = list({m.key: m for m in members}.values())

@@ -64,6 +64,23 @@ class FoldTraining:
     validation_losses: list[tuple[float, float]]  # (epoch, validation loss) per epoch
 
 
+@dataclass(frozen=True)
+class TrialRace:
+    """A raced trial (core.racing): the rows of the race's shuffled order it saw, and why it stopped."""
+
+    rows_seen: int
+    rows_total: int
+    stopped: bool = False
+    worse_than: str | None = None  # the leader it lost to
+    p_holm: float | None = None  # one-sided exact McNemar on the rows both saw, Holm-adjusted
+
+    @property
+    def sentence(self) -> str:
+        if not self.stopped:
+            return f"Finished the race on all {self.rows_total:,} rows."
+        return f"stopped at {self.rows_seen:,} rows: worse than {self.worse_than}, p={self.p_holm:.2g}"
+
+
 @dataclass
 class TrialResult:
     """One model x kind x device x dtype, successful or not."""
@@ -100,6 +117,8 @@ class TrialResult:
     training: list[FoldTraining] = field(default_factory=list)
     #: Probe and fine-tune: accuracy with part of the training folds, and its extrapolation.
     learning_curve: LearningCurve | None = None
+    #: Raced runs (core.racing): the rows this trial saw and why it stopped; None when not raced.
+    race: TrialRace | None = None
 
     @property
     def key(self) -> str:
@@ -129,6 +148,11 @@ class TrialResult:
     @property
     def ok(self) -> bool:
         return self.status == "ok"
+
+    @property
+    def stopped_early(self) -> bool:
+        """A raced trial stopped before the last round: its predictions cover only some rows."""
+        return self.race is not None and self.race.stopped
 
 
 @dataclass(frozen=True)
@@ -252,6 +276,7 @@ def trial_from_dict(data: dict) -> TrialResult:
     data["summaries"] = {int(row): text for row, text in data.get("summaries", {}).items()}
     data["entities"] = {int(row): text for row, text in data.get("entities", {}).items()}
     data["learning_curve"] = LearningCurve.from_dict(data["learning_curve"]) if data.get("learning_curve") else None
+    data["race"] = TrialRace(**data["race"]) if data.get("race") else None
     return TrialResult(**data)
 
 

@@ -74,6 +74,8 @@ class TrialSpec:
     summarizer: str | None = None
     summarize_over: int | None = None
     summary_tokens: int = MAX_NEW_TOKENS
+    #: False: predictions only, no warm-up or latency (a race round before the last, core.race_job).
+    timed: bool = True
 
     def options(self, settings: Settings) -> TaskOptions:
         return TaskOptions(
@@ -168,7 +170,7 @@ def _progress_for(progress: ProgressCallback | None, index: int, count: int, spe
 
 def assemble_run(sample: LabeledSample, results: list[TrialResult], *, command: str | None = None) -> RunResult:
     """Add the paired tests and run-level warnings to a list of finished trials."""
-    ok = [r for r in results if r.ok]
+    ok = [r for r in results if r.ok and not r.stopped_early]  # the tests need every row (a stopped race trial has fewer)
     correct = {r.key: np.array([p.correct for p in r.predictions]) for r in ok}
     comparisons = compare_pairs(correct)
     accuracy = {r.key: r.metrics.accuracy for r in ok}
@@ -358,6 +360,9 @@ def time_predictor(predictor: Predictor, sample: LabeledSample, spec: TrialSpec,
     Returns the latency statistics and the outputs of the full pass, which are what gets scored.
     """
     texts, pairs, device = sample.texts, sample.pairs, spec.device
+    if not spec.timed:
+        report("predicting", 0, len(texts))
+        return None, predictor.run(texts, pairs, batch_size=spec.batch_size)
     with Stopwatch(device) as first:
         predictor.run(texts[:1], pairs[:1] if pairs else None, batch_size=1)
     report("warm-up")

@@ -30,6 +30,8 @@ import sqlalchemy as sa
 
 from core.dataset import LabeledSample
 from core.errors import AppError, install_log_redaction
+from core.race_job import run_race_job
+from core.racing import RaceSettings
 from core.results import TrialResult, trial_from_dict, trial_to_dict
 from core.runner import TrialSpec, assemble_run, new_result, run_trial
 from core.settings import TRIAL_TIMEOUT_S, Settings, get_settings
@@ -53,9 +55,10 @@ CLUSTER_LOOK_S = 5.0
 
 
 def submit(store: Store, sample: LabeledSample, specs: list[TrialSpec], *, started_by: str | None = None,
-           shared: bool = False, command: str | None = None, price_per_hour: dict[str, float] | None = None) -> str:
-    """Queue a job for the worker; returns the run id at once."""
-    options = RunOptions(price_per_hour=dict(price_per_hour or {}))
+           shared: bool = False, command: str | None = None, price_per_hour: dict[str, float] | None = None,
+           race: RaceSettings | None = None) -> str:
+    """Queue a job for the worker; returns the run id at once. With `race`, the trials race (core.racing)."""
+    options = RunOptions(price_per_hour=dict(price_per_hour or {}), race=asdict(race) if race else None)
     return store.create_run(sample, [asdict(s) for s in specs], started_by=started_by, shared=shared, command=command,
                             options=options)
 
@@ -251,6 +254,10 @@ class Job:
     def run(self) -> str:
         """Run the pending trials (in order here, or all at once on the Ray cluster); returns the job's final status."""
         sample = self.store.load_sample(self.run_id)
+        race = self.store.run_options(self.run_id).race
+        if race is not None:  # a race runs its rounds on this machine, also with MSD_RAY_ADDRESS set
+            run_race_job(self, sample, RaceSettings(**race))
+            return self.finish(sample)
         pending = self.store.pending_trials(self.run_id)
         if self.settings.ray_address:
             from core.ray_trials import run_job_on_cluster

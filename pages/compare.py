@@ -37,7 +37,7 @@ def leaderboard(comparison: Comparison) -> None:
         "rows/s": r.throughput_per_s, "load s": r.load_s, "memory MB": r.memory_mb,
         "parameters (M)": r.parameters / 1e6 if r.parameters else None, "cost per 1k": r.cost_per_1k,
         "Pareto": r.on_front, "rules / ensemble": r.combines,
-        "warning": " ".join(r.warnings), "error": r.error or "",
+        "warning": " ".join(r.warnings), "error": r.error or "", "race": r.stopped or "",
     } for r in comparison.leaderboard])
     st.dataframe(frame, hide_index=True, column_config={
         "accuracy": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="%.3f"),

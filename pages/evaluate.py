@@ -14,10 +14,12 @@ from core.shortlist import (
     unmapped_sample_labels,
 )
 from core.long_text import STRATEGIES
+from core.racing import RaceSettings
 from core.settings import get_settings
 from core.tasks.base import FINE_TUNE_BATCH_SIZE, FINE_TUNE_EPOCHS, FINE_TUNE_LEARNING_RATE
 from core.tasks.fine_tune import FineTuneSettings, estimate_for
 from ui import progress, runs, state
+from ui.race import race_inputs
 from ui.rules_editor import rules_editor
 
 UNMAPPED = ""
@@ -147,11 +149,11 @@ def price_inputs(devices: list[str]) -> dict[str, float]:
     return {device: price for device, price in prices.items() if price > 0}
 
 
-def submit(choices: PlanChoices, prices: dict[str, float]) -> None:
+def submit(choices: PlanChoices, prices: dict[str, float], race: RaceSettings | None) -> None:
     sample = state.sample()
     try:
         specs = plan_trials(state.shortlist().entries, choices)
-        run_id = worker.submit(state.store(), sample, specs, started_by=state.user(), price_per_hour=prices)
+        run_id = worker.submit(state.store(), sample, specs, started_by=state.user(), price_per_hour=prices, race=race)
     except AppError as error:
         st.error(state.md(error.sentence))
         return
@@ -176,7 +178,8 @@ else:
     for item in entries:
         entry_settings(item, current_sample.label_set)
     plan, price_per_hour = plan_choices(rules_editor(current_sample))
+    race = race_inputs()
     if st.button("Run evaluation", type="primary"):
-        submit(plan, price_per_hour)
+        submit(plan, price_per_hour, race)
 if state.current_run() and runs.visible(state.current_run()):
     progress.live(state.current_run())

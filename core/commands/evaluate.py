@@ -9,6 +9,7 @@ import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
+from core.commands.race_options import add_race_arguments, race_settings_of
 from core.dataset import load_csv
 from core.ensembles import METHODS, EnsembleSpec, ensemble_spec_of, with_ensembles
 from core.errors import InputError
@@ -17,6 +18,8 @@ from core.long_text import AGGREGATES, STRATEGIES
 from core.summaries import MAX_NEW_TOKENS
 from core.results import RunResult, TrialResult, evaluate_command, write_json
 from core.rules import load_rules, rules_as_settings
+from core.race_job import run_plan_raced
+from core.racing import explain_race
 from core.runner import Progress, plan, run_plan
 from core.settings import get_settings
 from core.tasks import AUTO, MODEL_KINDS
@@ -76,6 +79,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rules", action="append", default=[], metavar="FILE",
                         help="a keyword/regex rules file (YAML or JSON), scored as one trial named after it (repeatable)")
     add_ensemble_arguments(parser)
+    add_race_arguments(parser)
     parser.add_argument("--no-baselines", action="store_true", help="skip the majority and TF-IDF baselines")
     parser.add_argument("--out", default="results.json", help="where to write the results JSON (default results.json)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -125,6 +129,7 @@ def run(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise InputError(f"--batch-size {args.batch_size} must be at least 1.", hint="Use e.g. --batch-size 32.")
     check_training_options(args)
+    race = race_settings_of(args)
     out = None if args.submit else check_output_path(args.out)
     sample = load_csv(
         args.data, text_column=args.text_column, text_pair_column=args.text_pair_column,
@@ -153,12 +158,17 @@ def run(args: argparse.Namespace) -> int:
                          hint="Submit without it, then run: python -m core runs ensemble RUN_ID --ensemble METHOD "
                               "(or use Compare's ensemble control).")
     if args.submit:
-        return submit_job(sample, specs, shared=args.shared)
+        return submit_job(sample, specs, shared=args.shared, race=race)
     with ProgressBar(enabled=not args.quiet) as bar:
-        result = run_plan(specs, sample, settings=get_settings(), progress=bar.update, command=this_command())
+        if race:
+            result = run_plan_raced(specs, sample, race, settings=get_settings(), progress=bar.update, command=this_command())
+        else:
+            result = run_plan(specs, sample, settings=get_settings(), progress=bar.update, command=this_command())
     if ensembles:
         result = with_ensembles(result, sample, ensembles)
     print(format_table(result))
+    if race:
+        print(f"\nnote: {explain_race(result.results)}")
     for warning in result.warnings:
         print(f"\nnote: {warning}")
     print_findings(result, sample)
@@ -216,13 +226,13 @@ def keep_elsewhere(result: RunResult, name: str) -> Path | None:
     return None
 
 
-def submit_job(sample, specs, *, shared: bool) -> int:
+def submit_job(sample, specs, *, shared: bool, race=None) -> int:
     """Queue the run and make sure a worker will pick it up; prints the run id."""
     from core.store import Store
     from core.supervision import ensure_worker
     from core.worker import submit
 
-    run_id = submit(Store(), sample, specs, started_by=current_user(), shared=shared, command=this_command())
+    run_id = submit(Store(), sample, specs, started_by=current_user(), shared=shared, command=this_command(), race=race)
     started = ensure_worker()
     print(f"queued as run {run_id}{' (started a background worker)' if started else ''}")
     print(f"follow it with: python -m core runs progress {run_id} --watch")
@@ -287,5 +297,7 @@ def table_row(trial: TrialResult) -> str:
         return start + f"error: {trial.error}"
     m, lat = trial.metrics, trial.latency
     accuracy = f"{m.accuracy:.3f} [{m.accuracy_ci[0]:.3f}, {m.accuracy_ci[1]:.3f}]"
+    if trial.stopped_early:  # no latency: only a race's last round is timed
+        return start + f"{accuracy:<22} {m.macro_f1:>8.3f}  {trial.race.sentence}"
     return start + f"{accuracy:<22} {m.macro_f1:>8.3f} {lat.p50_ms:>8.2f} {lat.p95_ms:>8.2f} {lat.throughput_per_s:>9.1f}"
 

@@ -24,6 +24,7 @@ from core.compare.paired import group_indistinguishable, paired_tests_of, summar
 from core.compare.recommendation import more_labels_sentence, recommend
 from core.compare.slices import build_slice_table
 from core.dataset import LabeledSample
+from core.racing import explain_race
 from core.results import RunResult
 
 __all__ = [
@@ -50,14 +51,15 @@ def build_comparison(
     leaderboard = build_leaderboard(run, names, prices)
     paired = summarize_tests(leaderboard, paired_tests_of(run))
     front = sorted((r for r in leaderboard if r.on_front), key=lambda r: r.p50_ms)
-    ranked = [r for r in leaderboard if r.ok and r.accuracy is not None]
+    ranked = [r for r in leaderboard if r.ok and r.accuracy is not None and r.stopped is None]
     return Comparison(
         run=run, names=names, leaderboard=leaderboard, front=[r.key for r in front],
         devices=compare_devices(run, names), class_f1=build_class_f1(run, leaderboard), paired=paired,
         recommendation=with_sentence(recommend(leaderboard, paired.groups, latency_budget_ms),
                                      more_labels_sentence(run, names)),
         errors=collect_errors(run, names, usable, examples_per_model) if usable else omitted_errors(mismatch),
-        notes=[mismatch] if mismatch else [], latency_budget_ms=latency_budget_ms, price_per_hour=prices,
+        notes=[note for note in (mismatch, explain_race(run.results)) if note],
+        latency_budget_ms=latency_budget_ms, price_per_hour=prices,
         slices=build_slice_table(run, ranked, usable), long_texts=long_text_rows(run, names),
     )
 

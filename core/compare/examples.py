@@ -33,8 +33,9 @@ def collect_errors(run: RunResult, names: dict[str, str], sample: LabeledSample,
     """Each model's most confident mistakes (capped), and rows where the models disagree."""
     models = [t for t in run.results if t.ok and t.predictions and not is_baseline(t)]
     per_trial = [trial_errors(t, models, names, sample, examples_per_model) for t in models]
-    rows = disagreeing_rows(models)
-    shown = [disagreement(row, models, names, sample) for row in rows[:MAX_DISAGREEMENTS]]
+    finished = [t for t in models if not t.stopped_early]  # disagreements on every row, not a race's prefix
+    rows = disagreeing_rows(finished)
+    shown = [disagreement(row, finished, names, sample) for row in rows[:MAX_DISAGREEMENTS]]
     return ErrorExamples(included=True, per_trial=per_trial, disagreements=shown, disagreeing_rows=len(rows))
 
 

@@ -43,11 +43,13 @@ def build_leaderboard(run: RunResult, names: dict[str, str], prices: dict[str, f
 
 
 def _rank_key(row: LeaderboardRow) -> tuple:
-    return (-row.accuracy, -(row.macro_f1 or 0.0), row.p50_ms if row.p50_ms is not None else float("inf"))
+    """Finished trials first: a trial stopped early in a race lost to one of them on the rows it saw."""
+    return (row.stopped is not None, -row.accuracy, -(row.macro_f1 or 0.0), row.p50_ms if row.p50_ms is not None else float("inf"))
 
 
 def measured(trials: list[TrialResult]) -> list[TrialResult]:
-    return [t for t in trials if t.ok and t.metrics is not None and t.latency is not None]
+    """Trials with scores on every row and latency (a trial stopped early in a race saw fewer rows)."""
+    return [t for t in trials if t.ok and t.metrics is not None and t.latency is not None and not t.stopped_early]
 
 
 def leaderboard_row(trial: TrialResult, name: str, prices: dict[str, float], on_front: bool) -> LeaderboardRow:
@@ -63,6 +65,7 @@ def leaderboard_row(trial: TrialResult, name: str, prices: dict[str, float], on_
         cost_per_1k=cost_per_1k(price_for(trial.device, prices), lat.throughput_per_s if lat else None),
         sha=trial.sha, on_front=on_front, settings=dict(trial.settings), notes=list(trial.notes),
         warnings=list(trial.warnings), coverage=trial.coverage,
+        stopped=trial.race.sentence if trial.stopped_early else None,
     )
 
 

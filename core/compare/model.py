@@ -53,6 +53,8 @@ class LeaderboardRow:
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     coverage: float | None = None  # rules: the share of rows where a rule fired
+    #: Raced runs: "stopped at N rows: worse than X, p=..." for a trial stopped early (core.racing).
+    stopped: str | None = None
 
     @property
     def ok(self) -> bool:

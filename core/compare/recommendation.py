@@ -10,7 +10,7 @@ from core.results import RunResult
 def recommend(leaderboard: list[LeaderboardRow], groups: list[list[str]], latency_budget_ms: float | None) -> Recommendation:
     """Among the models (baselines only when nothing else ran): the most accurate, the fastest within
     one accuracy point of it, and the most accurate within a p95 latency budget per row."""
-    rows = [r for r in leaderboard if r.ok and r.accuracy is not None and r.p50_ms is not None]
+    rows = [r for r in leaderboard if r.ok and r.accuracy is not None and r.p50_ms is not None and r.stopped is None]
     if not rows:
         return Recommendation(None, None, None, latency_budget_ms, ["No trial succeeded, so there is nothing to recommend."])
     candidates = [r for r in rows if not r.baseline] or rows

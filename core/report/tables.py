@@ -48,7 +48,7 @@ LEADERBOARD_COLUMNS = {
     "kind": lambda r: r.kind,
     "device": lambda r: r.device,
     "dtype": lambda r: r.dtype,
-    "accuracy [95% CI]": lambda r: fmt_interval(r.accuracy, r.accuracy_ci),
+    "accuracy [95% CI]": lambda r: fmt_interval(r.accuracy, r.accuracy_ci) + (f"; {r.stopped}" if r.stopped else ""),
     "macro-F1 [95% CI]": lambda r: fmt_interval(r.macro_f1, r.macro_f1_ci),
     "p50 ms": lambda r: fmt_number(r.p50_ms),
     "p95 ms": lambda r: fmt_number(r.p95_ms),
@@ -118,7 +118,7 @@ def leaderboard_frame(report: Report) -> pd.DataFrame:
             "macro_f1_high": row.macro_f1_ci[1] if row.macro_f1_ci else None, "p50_ms": row.p50_ms, "p95_ms": row.p95_ms,
             "throughput_per_s": row.throughput_per_s, "load_s": row.load_s, "memory_mb": row.memory_mb,
             "parameters": row.parameters, "size_mb": row.size_mb, "cost_per_1k": row.cost_per_1k,
-            "pareto_front": row.on_front, "coverage": row.coverage, "members": ";".join(row.members), "sha": row.sha, "settings": json.dumps(row.settings, ensure_ascii=False, sort_keys=True),
+            "pareto_front": row.on_front, "stopped_in_race": row.stopped, "coverage": row.coverage, "members": ";".join(row.members), "sha": row.sha, "settings": json.dumps(row.settings, ensure_ascii=False, sort_keys=True),
         })
     return pd.DataFrame.from_records(records).astype({"rank": "Int64", "parameters": "Int64"})
 

@@ -47,6 +47,8 @@ class RunOptions:
     """What the person chose beyond the plan, kept with the run for its comparison and report."""
 
     price_per_hour: dict[str, float] = field(default_factory=dict)  # device -> money per hour of use
+    #: Racing (core.racing): None runs every trial on all rows; else RaceSettings' fields.
+    race: dict | None = None
 
     @classmethod
     def from_json(cls, text: str | None) -> RunOptions:

@@ -90,7 +90,8 @@ def insert_run(db: sa.Connection, sample: LabeledSample, specs: list[dict], *, s
 def write_trial(db: sa.Connection, run_id: str, position: int, result: TrialResult, *, status: str | None = None) -> None:
     data = trial_to_dict(result)
     rows = data.pop("predictions")
-    accuracy = result.metrics.accuracy if result.ok and result.metrics else None
+    # the column ranks a run's best trial in History: never one a race stopped (its accuracy is on fewer rows)
+    accuracy = result.metrics.accuracy if result.ok and result.metrics and not result.stopped_early else None
     trial_id = trial_id_of(db, run_id, position)
     db.execute(predictions.delete().where(predictions.c.trial_id == trial_id))
     db.execute(trials.update().where(trials.c.id == trial_id).values(
