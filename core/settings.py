@@ -44,6 +44,7 @@ AUTO_RESUME_ATTEMPTS = "MSD_AUTO_RESUME_ATTEMPTS"
 DOWNLOAD_DISK_MARGIN = "MSD_DOWNLOAD_DISK_MARGIN"
 TRIAL_NICE = "MSD_TRIAL_NICE"
 TRIAL_THREADS = "MSD_TRIAL_THREADS"
+ONNX_CACHE_MB = "MSD_ONNX_CACHE_MB"
 
 
 def _int(name: str, default: int) -> int:
@@ -113,6 +114,8 @@ class Settings:
     trial_nice: int = 10
     #: torch threads per trial process; 0 keeps torch's default (one per core).
     trial_threads: int = 0
+    #: ONNX files exported for the onnxruntime runtime (<data dir>/onnx): the least recently used go past this.
+    onnx_cache_mb: float = 4096.0
 
     @property
     def hf_endpoint(self) -> str:
@@ -176,4 +179,5 @@ def get_settings() -> Settings:
         auto_resume_attempts=max(0, _int(AUTO_RESUME_ATTEMPTS, 2)),
         trial_nice=max(0, _int(TRIAL_NICE, 10)),
         trial_threads=max(0, _int(TRIAL_THREADS, 0)),
+        onnx_cache_mb=max(0.0, _float(ONNX_CACHE_MB, 4096.0)),
     )
