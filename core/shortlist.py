@@ -236,8 +236,10 @@ def check_choices(entries: list[ShortlistEntry], choices: PlanChoices) -> None:
     if not entries and not choices.rules and not choices.ner_models:
         raise InputError("The shortlist is empty and there are no rules.",
                          hint="Add models on the Discover page, or write rules in the rules editor.")
-    if entries and (not choices.devices or not choices.dtypes or not choices.runtimes):
-        raise InputError("No device, dtype or runtime is selected.", hint="Pick at least one of each.")
+    if entries and (not choices.devices or not choices.dtypes):
+        raise InputError("No device or no dtype is selected.", hint="Pick at least one of each.")
+    if entries and not choices.runtimes:
+        raise InputError("No runtime is selected.", hint="Pick torch, onnxruntime or both.")
     if choices.batch_size < 1:
         raise InputError(f"Batch size {choices.batch_size} is not positive.", hint="Give 1 or more, e.g. 32.")
     if choices.folds < 2:
