@@ -164,7 +164,13 @@ def store_export(folder: Path, write, *, parameters: int, made: str, earlier_s: 
         export_s = time.perf_counter() - started + earlier_s
         (staging / META_FILE).write_text(json.dumps({"export_s": round(export_s, 3), "parameters": parameters}))
         shutil.rmtree(folder, ignore_errors=True)
-        staging.rename(folder)
+        try:
+            staging.rename(folder)
+        except OSError:  # another trial process stored the same export meanwhile: use theirs
+            found = cached_export(folder)
+            if found is None:
+                raise
+            return found
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return OnnxExport(folder / MODEL_FILE, False, export_s, export_s, parameters, folder_size(folder) / 2**20, made)

@@ -225,7 +225,8 @@ def new_result(spec: TrialSpec, settings: Settings, *, error: str | None = None)
     """The result a trial starts from; with `error`, the error row of a trial that could not finish."""
     return TrialResult(
         model=spec.model or spec.kind, kind=spec.kind, device=spec.device, dtype=spec.dtype,
-        runtime=spec.runtime if spec.kind not in (*BASELINE_KINDS, RULES_KIND) else NO_DTYPE, status="error" if error else "ok", error=error, settings=_settings_of(spec, settings),
+        runtime=spec.runtime if spec.kind not in (*BASELINE_KINDS, RULES_KIND) else NO_DTYPE,
+        status="error" if error else "ok", error=error, settings=_settings_of(spec, settings),
     )
 
 

@@ -7,7 +7,6 @@ are the same code for both runtimes; only the forward pass differs.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -74,7 +73,6 @@ class OnnxModel:
 class OnnxLoad:
     model: OnnxModel
     export: OnnxExport
-    session_s: float
 
 
 def open_session(path: Path, device: torch.device):
@@ -118,6 +116,4 @@ def load_onnx(files, head: str, device: torch.device, dtype: str, input_names: l
     if head not in OUTPUTS:
         raise ModelLoadError(f"The onnxruntime runtime cannot run a {head} model.", hint="Use the torch runtime.")
     export = onnx_file(files, head, dtype, input_names, overrides, settings, read_torch)
-    started = time.perf_counter()
-    session = open_session(export.path, device)
-    return OnnxLoad(OnnxModel(session, config, OUTPUTS[head]), export, time.perf_counter() - started)
+    return OnnxLoad(OnnxModel(open_session(export.path, device), config, OUTPUTS[head]), export)
