@@ -29,6 +29,8 @@ META_FILE = "export.json"
 #: Bumped when the export changes, so files written by an older way are not reused.
 EXPORT_VERSION = 1
 OUTPUTS = {"classifier": "logits", "encoder": "last_hidden_state"}
+#: Past this many bytes of weights the graph keeps them in a `.data` file beside it (protobuf stops at 2 GB).
+EXTERNAL_DATA_BYTES = 1_500_000_000
 
 
 @dataclass(frozen=True)
@@ -100,12 +102,16 @@ def export_onnx(model: torch.nn.Module, head: str, input_names: list[str], targe
             torch.onnx.export(
                 ExportedHead(model, OUTPUTS[head]).eval(), (), target, kwargs=example, input_names=list(example),
                 output_names=[OUTPUTS[head]], dynamic_shapes={name: {0: batch, 1: sequence} for name in example},
-                dynamo=True, optimize=True, external_data=False, verbose=False,
+                dynamo=True, optimize=True, external_data=weights_bytes(model) > EXTERNAL_DATA_BYTES, verbose=False,
             )
         except Exception as error:  # noqa: BLE001 - the exporter raises many kinds; the trial needs one sentence
             first = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
             raise ModelLoadError(f"This model could not be exported to ONNX ({type(error).__name__}: {first}).",
                                  hint="Run it with the torch runtime.") from error
+
+
+def weights_bytes(model: torch.nn.Module) -> int:
+    return sum(p.numel() * p.element_size() for p in model.parameters())
 
 
 def example_inputs(input_names: list[str], config) -> dict[str, torch.Tensor]:
@@ -149,8 +155,10 @@ def quantize_int8(source: Path, target: Path) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     with tempfile.TemporaryDirectory(prefix="msd-quantize-") as scratch, quiet_exporter():
-        quantize_dynamic(source, Path(scratch) / MODEL_FILE, weight_type=QuantType.QInt8, per_channel=True)
-        shutil.move(str(Path(scratch) / MODEL_FILE), target)
+        quantize_dynamic(source, Path(scratch) / MODEL_FILE, weight_type=QuantType.QInt8, per_channel=True,
+                         use_external_data_format=folder_size(source.parent) > EXTERNAL_DATA_BYTES)
+        for written in Path(scratch).iterdir():  # the graph, and its weights file when it has one
+            shutil.move(str(written), target.parent / written.name)
 
 
 def store_export(folder: Path, write, *, parameters: int, made: str, earlier_s: float = 0.0) -> OnnxExport:
