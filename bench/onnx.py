@@ -167,10 +167,13 @@ def main(argv: list[str] | None = None) -> list[Row]:
     parser.add_argument("--zs-rows", type=int, default=100, help="texts for zero-shot; pairs = texts x 3 labels (default 100)")
     parser.add_argument("--repeats", type=int, default=3, help="timed rounds after the warm-up (default 3)")
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--threads", type=int, help="intra-op threads of torch and ONNX Runtime alike (default: torch's choice)")
     parser.add_argument("--sections", default=",".join(MODELS), help=f"comma-separated subset of {','.join(MODELS)}")
     parser.add_argument("--markdown", type=Path, help="write the table here")
     options = parser.parse_args(argv)
     options.warmup_rows = options.batch_size
+    if options.threads:
+        torch.set_num_threads(options.threads)  # ONNX Runtime sessions take torch's count (core.runtimes)
     base = load_sample()
     started = time.perf_counter()
     rows = []
