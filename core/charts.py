@@ -89,24 +89,24 @@ def device_chart(comparison: Comparison) -> go.Figure | None:
     if not comparison.devices:
         return None
     fig = go.Figure()
-    variants = sorted({(row.device, row.dtype) for group in comparison.devices for row in group.rows})
-    for device, dtype in variants:
-        cells = [(g, next((r for r in g.rows if (r.device, r.dtype) == (device, dtype)), None)) for g in comparison.devices]
+    variants = sorted({row.variant for group in comparison.devices for row in group.rows})
+    for variant in variants:
+        cells = [(g, next((r for r in g.rows if r.variant == variant), None)) for g in comparison.devices]
         cells = [(g, r) for g, r in cells if r is not None]
         fig.add_trace(go.Bar(
-            name=safe(f"{device}, {dtype}"), x=[safe(g.model) for g, _ in cells],
+            name=safe(variant), x=[safe(g.model) for g, _ in cells],
             y=[r.latency_speedup for _, r in cells],
             text=[_device_label(r) for _, r in cells], textposition="outside",
             customdata=[[safe(g.reference_name), r.p50_ms, r.throughput_per_s, r.accuracy] for g, r in cells],
             hovertemplate=(
-                "%{x}<br>" + safe(f"{device}, {dtype}") + ": %{y:.2f}x the speed of %{customdata[0]}"
+                "%{x}<br>" + safe(variant) + ": %{y:.2f}x the speed of %{customdata[0]}"
                 "<br>p50 %{customdata[1]:.2f} ms, %{customdata[2]:.1f} rows/s, accuracy %{customdata[3]:.3f}<extra></extra>"
             ),
         ))
     fig.update_layout(barmode="group")
     fig.update_xaxes(type="category")
     fig.update_yaxes(title="speed-up of p50 latency (reference = 1)")
-    return _layout(fig, "Devices and dtypes of the same model: speed-up and agreement with float32")
+    return _layout(fig, "Devices, dtypes and runtimes of the same model: speed-up and agreement with torch float32")
 
 
 def _device_label(row) -> str:

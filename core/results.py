@@ -83,7 +83,7 @@ class TrialRace:
 
 @dataclass
 class TrialResult:
-    """One model x kind x device x dtype, successful or not."""
+    """One model x kind x device x dtype x runtime, successful or not."""
 
     model: str
     kind: str
@@ -91,6 +91,8 @@ class TrialResult:
     dtype: str
     status: str  # "ok" | "error"
     error: str | None = None
+    #: What ran the forward pass: "torch", "onnxruntime", or "n/a" for trials without a model.
+    runtime: str = "torch"
     metrics: Scores | None = None
     latency: LatencyStats | None = None
     load_s: float | None = None
@@ -127,7 +129,8 @@ class TrialResult:
             return self.kind
         if not self.uses_model:
             return self.model
-        return f"{self.model} [{', '.join([self.kind, self.device, self.dtype, *self.variant])}]"
+        runtime = [] if self.runtime in ("torch", "n/a") else [self.runtime]  # torch keys stay as before runtimes
+        return f"{self.model} [{', '.join([self.kind, self.device, self.dtype, *runtime, *self.variant])}]"
 
     @property
     def variant(self) -> list[str]:

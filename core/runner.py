@@ -26,6 +26,7 @@ from core.summaries import MAX_NEW_TOKENS, summarize_rows
 from core.tasks.entities import ENTITY_KIND
 from core.loading import LoadedModel, ModelSpec, fetch_model, load_model, release
 from core.metrics import compare_pairs, compute_scores, leaders_warning, rows_correct
+from core.runtimes import check_runtime
 from core.results import RULES_KIND, DatasetSummary, LatencyStats, RowPrediction, RunResult, TrialResult
 from core.settings import Settings, get_settings
 from core.slices import slice_memberships
@@ -49,6 +50,8 @@ class TrialSpec:
     model: str | None = None
     device: str = "cpu"
     dtype: str = "float32"
+    #: What runs the forward pass: torch, or onnxruntime (core.runtimes); n/a for trials without a model.
+    runtime: str = "torch"
     batch_size: int = 32
     max_length: int | None = None
     revision: str | None = None
@@ -107,6 +110,7 @@ def plan(
     kind: str = AUTO,
     devices: list[str] | None = None,
     dtypes: list[str] | None = None,
+    runtimes: list[str] | None = None,
     baselines: bool = True,
     rules: list[dict] | None = None,
     long_texts: list[str] | None = None,
@@ -115,15 +119,16 @@ def plan(
     ner_rules: dict | None = None,
     **trial_settings,
 ) -> list[TrialSpec]:
-    """One trial per model x device x dtype x long-text strategy (and, with a summarizer, one more that
-    reads summaries, beside the plain one), one per rules file (`core.rules.rules_as_settings`), then
-    the baselines (once: they need no device)."""
+    """One trial per model x device x dtype x runtime x long-text strategy (and, with a summarizer, one
+    more that reads summaries, beside the plain one), one per rules file (`core.rules.rules_as_settings`),
+    then the baselines (once: they need no device)."""
     specs = [
-        TrialSpec(kind=kind, model=model, device=device, dtype=dtype, long_text=strategy, summarizer=summarized,
-                  **trial_settings)
+        TrialSpec(kind=kind, model=model, device=device, dtype=dtype, runtime=runtime, long_text=strategy,
+                  summarizer=summarized, **trial_settings)
         for model in dict.fromkeys(models)
         for device in dict.fromkeys(devices or ["cpu"])
         for dtype in dict.fromkeys(dtypes or ["float32"])
+        for runtime in dict.fromkeys(runtimes or ["torch"])
         for strategy in dict.fromkeys(long_texts or ["truncate"])
         for summarized in dict.fromkeys([None, summarizer] if summarizer and strategy == "truncate" else [None])
     ]
@@ -193,6 +198,8 @@ def run_trial(spec: TrialSpec, sample: LabeledSample, *, settings: Settings | No
     result = new_result(spec, settings)
     loaded = None
     try:
+        if spec.model:  # before the device check: onnxruntime without a GPU provider says so, not "no GPU"
+            check_runtime(spec.runtime, spec.device, spec.dtype, spec.kind)
         with PeakMemory(check_device(spec.device) if spec.model else "cpu") as memory:
             loaded = _measure_trial(spec, sample, settings, result, progress or (lambda *a, **k: None))
         result.memory_mb = round(max(memory.peak_mb - memory.baseline_mb, 0.0), 1)
@@ -220,6 +227,7 @@ def new_result(spec: TrialSpec, settings: Settings, *, error: str | None = None)
     """The result a trial starts from; with `error`, the error row of a trial that could not finish."""
     return TrialResult(
         model=spec.model or spec.kind, kind=spec.kind, device=spec.device, dtype=spec.dtype,
+        runtime=spec.runtime if spec.kind not in (*BASELINE_KINDS, RULES_KIND) else NO_DTYPE,
         status="error" if error else "ok", error=error, settings=_settings_of(spec, settings),
     )
 
@@ -304,7 +312,7 @@ def summarized(spec: TrialSpec, loaded: LoadedModel, sample: LabeledSample, sett
     stage = summarize_rows(spec.summarizer, sample, rows, settings=settings, device=spec.device,
                            max_new_tokens=spec.summary_tokens, report=report)
     result.summaries = dict(stage.summaries)
-    result.stages = {"summarize_s": stage.seconds, "summarized_rows": len(rows), "summaries_cached": stage.cached}
+    result.stages.update(summarize_s=stage.seconds, summarized_rows=len(rows), summaries_cached=stage.cached)
     result.notes.append(stage.note)
     return stage.applied_to(sample)
 
@@ -330,13 +338,24 @@ def resolve_and_load(spec: TrialSpec, sample: LabeledSample, settings: Settings,
     if kind_name == AUTO:
         kind_name = auto_kind(spec.model, files, sample, result)
     result.kind = kind_name
+    check_runtime(spec.runtime, spec.device, spec.dtype, kind_name)  # `auto` is a kind now
     head = get_kind(kind_name).head
-    loaded = load_model(model_spec, head=head, device=spec.device, dtype=spec.dtype, settings=settings, files=files)
+    loaded = load_model(model_spec, head=head, device=spec.device, dtype=spec.dtype, runtime=spec.runtime,
+                        settings=settings, files=files)
     result.sha, result.load_s, result.parameters = files.sha, round(loaded.load_s, 4), loaded.parameters
     result.size_mb = round(files.size_bytes / 2**20, 2)
     result.settings["max_length"] = loaded.max_length
     result.notes += loaded.notes
+    if loaded.export is not None:
+        record_export(result, loaded.export)
     return kind_name, loaded
+
+
+def record_export(result: TrialResult, export) -> None:
+    """An onnxruntime trial's ONNX file: its size, and whether this load exported it or found it cached."""
+    result.size_mb = round(export.size_mb, 2)
+    result.stages.update(onnx_export_s=round(export.export_s, 3), onnx_first_export_s=round(export.first_export_s, 3),
+                         onnx_cached=export.cached, onnx_size_mb=round(export.size_mb, 2))
 
 
 def auto_kind(model: str, files, sample: LabeledSample, result: TrialResult) -> str:

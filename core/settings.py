@@ -46,6 +46,7 @@ TRIAL_NICE = "MSD_TRIAL_NICE"
 TRIAL_THREADS = "MSD_TRIAL_THREADS"
 RAY_ADDRESS = "MSD_RAY_ADDRESS"
 RAY_CPUS_PER_TRIAL = "MSD_RAY_CPUS_PER_TRIAL"
+ONNX_CACHE_MB = "MSD_ONNX_CACHE_MB"
 
 
 def _int(name: str, default: int) -> int:
@@ -119,6 +120,8 @@ class Settings:
     ray_address: str = ""
     #: CPUs Ray reserves for a trial on the CPU (its torch threads); a CUDA trial reserves one GPU and one CPU.
     ray_cpus_per_trial: float = 1.0
+    #: ONNX files exported for the onnxruntime runtime (<data dir>/onnx): the least recently used go past this.
+    onnx_cache_mb: float = 4096.0
 
     @property
     def hf_endpoint(self) -> str:
@@ -184,4 +187,5 @@ def get_settings() -> Settings:
         trial_threads=max(0, _int(TRIAL_THREADS, 0)),
         ray_address=os.environ.get(RAY_ADDRESS, "").strip(),
         ray_cpus_per_trial=max(0.0, _float(RAY_CPUS_PER_TRIAL, 1.0)),
+        onnx_cache_mb=max(0.0, _float(ONNX_CACHE_MB, 4096.0)),
     )

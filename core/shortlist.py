@@ -14,6 +14,7 @@ from core import hub
 from core.errors import HubError, HubUnreachableError, InputError, LabelMappingError, ModelLoadError, RateLimitedError
 from core.loading import read_config
 from core.runner import NO_DTYPE, TrialSpec, rules_trial
+from core.runtimes import ONNX_KINDS
 from core.tasks.entities import ENTITY_KIND
 from core.settings import Settings, get_settings
 from core.tasks import BASELINE_KINDS, MODEL_KINDS
@@ -184,6 +185,8 @@ class PlanChoices:
 
     devices: tuple[str, ...] = ("cpu",)
     dtypes: tuple[str, ...] = ("float32",)
+    #: What runs each model (core.runtimes); kinds onnxruntime cannot run keep torch.
+    runtimes: tuple[str, ...] = ("torch",)
     batch_size: int = 32
     max_length: int | None = None
     baselines: bool = True
@@ -204,11 +207,11 @@ class PlanChoices:
 
 
 def plan_trials(entries: list[ShortlistEntry], choices: PlanChoices) -> list[TrialSpec]:
-    """One trial per entry x device x dtype, one per rules set, then the baselines; checked before anything runs."""
+    """One trial per entry x device x dtype x runtime, one per rules set, then the baselines; checked before anything runs."""
     check_choices(entries, choices)
     specs = [
         TrialSpec(
-            kind=entry.kind, model=entry.source, device=device, dtype=dtype, batch_size=choices.batch_size,
+            kind=entry.kind, model=entry.source, device=device, dtype=dtype, runtime=runtime, batch_size=choices.batch_size,
             max_length=choices.max_length, label_map=dict(entry.label_map),
             label_index_mapping=entry.label_index_mapping, hypothesis_template=entry.hypothesis_template,
             label_descriptions=dict(choices.label_descriptions) if entry.kind in ("zero-shot-classification", "auto") else {},
@@ -216,6 +219,7 @@ def plan_trials(entries: list[ShortlistEntry], choices: PlanChoices) -> list[Tri
             train_batch_size=choices.train_batch_size, learning_curve=choices.learning_curve, long_text=strategy,
         )
         for entry in entries for device in choices.devices for dtype in choices.dtypes
+        for runtime in dict.fromkeys(choices.runtimes if entry.kind in ONNX_KINDS else ("torch",))
         for strategy in (choices.long_texts if entry.kind != "fine-tune" else ("truncate",))
     ]
     if choices.summarizer:  # beside each plain trial that can read summaries, one that does
@@ -234,6 +238,8 @@ def check_choices(entries: list[ShortlistEntry], choices: PlanChoices) -> None:
                          hint="Add models on the Discover page, or write rules in the rules editor.")
     if entries and (not choices.devices or not choices.dtypes):
         raise InputError("No device or no dtype is selected.", hint="Pick at least one of each.")
+    if entries and not choices.runtimes:
+        raise InputError("No runtime is selected.", hint="Pick torch, onnxruntime or both.")
     if choices.batch_size < 1:
         raise InputError(f"Batch size {choices.batch_size} is not positive.", hint="Give 1 or more, e.g. 32.")
     if choices.folds < 2:

@@ -58,8 +58,9 @@ def trade_offs(comparison: Comparison) -> None:
     devices = charts.device_chart(comparison)
     if devices is not None:
         st.plotly_chart(devices, key="devices")
-        st.dataframe(pd.DataFrame([{"trial": row.name, "device": row.device, "dtype": row.dtype,
-                                    "speed-up (throughput)": row.throughput_speedup, "agreement with float32": row.agreement}
+        st.dataframe(pd.DataFrame([{"trial": row.name, "device": row.device, "dtype": row.dtype, "runtime": row.runtime,
+                                    "speed-up (throughput)": row.throughput_speedup,
+                                    "agreement with torch float32": row.agreement}
                                    for group in comparison.devices for row in group.rows]), hide_index=True)
 
 

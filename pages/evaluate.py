@@ -9,6 +9,7 @@ from core import supervision, worker
 from core.backend_status import trial_devices
 from core.devices import DTYPES, detect_devices
 from core.errors import AppError
+from core.runtimes import RUNTIMES
 from core.shortlist import (
     LabelMapRow, PlanChoices, ShortlistEntry, kind_choices, label_map_overrides, plan_trials, suggest_label_map,
     unmapped_sample_labels,
@@ -96,6 +97,9 @@ def plan_choices(rules: tuple[dict, ...]) -> tuple[PlanChoices, dict[str, float]
     chosen_devices = left.multiselect(f"Devices on {where}", devices, default=devices[:1])
     dtypes = right.multiselect("Precisions", list(DTYPES), default=["float32"],
                                help="int8 is dynamic quantization of linear layers, on CPU only.")
+    runtimes = left.multiselect("Runtimes", list(RUNTIMES), default=["torch"],
+                                help="onnxruntime: the model exported to ONNX once per commit (cached), float32 or int8; "
+                                     "for text-classification, zero-shot and embedding-probe.")
     first, second, third = st.columns(3)
     batch_size = int(first.number_input("Batch size", 1, 1024, 32))
     max_length = int(second.number_input("Maximum length in tokens (0 = the model's own)", 0, 100_000, 0))
@@ -107,7 +111,7 @@ def plan_choices(rules: tuple[dict, ...]) -> tuple[PlanChoices, dict[str, float]
     training = training_inputs(any(e.kind == "fine-tune" for e in state.shortlist().entries))
     summarizer, ner_models = two_stage_inputs()
     prices = price_inputs(chosen_devices)
-    choices = PlanChoices(tuple(chosen_devices), tuple(dtypes), batch_size, max_length or None, baselines,
+    choices = PlanChoices(tuple(chosen_devices), tuple(dtypes), tuple(runtimes), batch_size, max_length or None, baselines,
                           dict(state.label_descriptions()), rules, folds=training.folds, epochs=training.epochs,
                           learning_rate=training.learning_rate, train_batch_size=training.batch_size,
                           learning_curve=training.learning_curve, long_texts=tuple(long_texts or ["truncate"]),

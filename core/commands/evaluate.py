@@ -21,6 +21,7 @@ from core.rules import load_rules, rules_as_settings
 from core.race_job import run_plan_raced
 from core.racing import explain_race
 from core.runner import Progress, plan, run_plan
+from core.runtimes import RUNTIMES
 from core.settings import get_settings
 from core.tasks import AUTO, MODEL_KINDS
 from core.tasks.base import DEFAULT_TEMPLATE, FINE_TUNE_BATCH_SIZE, FINE_TUNE_EPOCHS, FINE_TUNE_LEARNING_RATE
@@ -40,6 +41,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--kind", default=AUTO, choices=[AUTO, *MODEL_KINDS])
     parser.add_argument("--device", action="append", help="cpu, cuda, cuda:N or mps (repeatable; default cpu)")
     parser.add_argument("--dtype", action="append", help="float32, float16, bfloat16 or int8 (repeatable; default float32)")
+    parser.add_argument("--runtime", action="append", choices=RUNTIMES,
+                        help="what runs the model: torch or onnxruntime (exported once per model commit and cached; "
+                             "float32 or int8; repeatable; default torch)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-length", type=int, help="truncate inputs to this many tokens (default: the model's limit)")
     parser.add_argument("--label-map", action="append", default=[], metavar="MODEL=DATA", help="map a model label to a sample label (repeatable)")
@@ -140,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"warning: {warning}", file=sys.stderr)
     rule_sets = [rules_as_settings(load_rules(path)) for path in args.rules]
     specs = plan(
-        args.model, kind=args.kind, devices=args.device, dtypes=args.dtype, baselines=not args.no_baselines,
+        args.model, kind=args.kind, devices=args.device, dtypes=args.dtype, runtimes=args.runtime, baselines=not args.no_baselines,
         rules=rule_sets,
         batch_size=args.batch_size, max_length=args.max_length, revision=args.revision, tokenizer=args.tokenizer,
         label_map=parse_pairs(args.label_map, "--label-map"), label_index_mapping=args.label_index_mapping,
@@ -292,7 +296,8 @@ def format_table(result: RunResult) -> str:
 
 def table_row(trial: TrialResult) -> str:
     name = trial.model if len(trial.model) <= 44 else "..." + trial.model[-41:]
-    start = f"{name:<44} {trial.kind:<24} {trial.device:<7} {trial.dtype:<8} "
+    dtype = trial.dtype if trial.runtime != "onnxruntime" else f"{trial.dtype} (onnxruntime)"
+    start = f"{name:<44} {trial.kind:<24} {trial.device:<7} {dtype:<8} "
     if not trial.ok:
         return start + f"error: {trial.error}"
     m, lat = trial.metrics, trial.latency

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from core.compare.model import (
-    REFERENCE_DEVICE, REFERENCE_DTYPE, ClassF1, DeviceGroup, DeviceRow, LeaderboardRow,
+    REFERENCE_DEVICE, REFERENCE_DTYPE, REFERENCE_RUNTIME, ClassF1, DeviceGroup, DeviceRow, LeaderboardRow,
 )
 from core.results import RunResult, TrialResult
 
@@ -15,7 +15,7 @@ def name_trials(trials: list[TrialResult]) -> dict[str, str]:
         by_model.setdefault(trial.model, []).append(trial)
     names = {}
     for model, group in by_model.items():
-        varying = [i for i in range(4) if len({facets(t)[i] for t in group}) > 1]
+        varying = [i for i in range(5) if len({facets(t)[i] for t in group}) > 1]
         for trial in group:
             parts = [facets(trial)[i] for i in varying]
             names[trial.key] = f"{model} ({', '.join(parts)})" if parts else model
@@ -24,9 +24,9 @@ def name_trials(trials: list[TrialResult]) -> dict[str, str]:
     return names
 
 
-def facets(trial: TrialResult) -> tuple[str, str, str, str]:
-    """What can tell trials of one model apart: kind, device, dtype, long-text strategy."""
-    return trial.kind, trial.device, trial.dtype, ", ".join(trial.variant) or "truncate"
+def facets(trial: TrialResult) -> tuple[str, str, str, str, str]:
+    """What can tell trials of one model apart: kind, device, dtype, runtime, long-text strategy."""
+    return trial.kind, trial.device, trial.dtype, trial.runtime, ", ".join(trial.variant) or "truncate"
 
 
 def is_baseline(trial: TrialResult) -> bool:
@@ -56,7 +56,7 @@ def leaderboard_row(trial: TrialResult, name: str, prices: dict[str, float], on_
     m, lat = trial.metrics, trial.latency
     return LeaderboardRow(
         key=trial.key, name=name, model=trial.model, kind=trial.kind, device=trial.device, dtype=trial.dtype,
-        status=trial.status, baseline=is_baseline(trial), error=trial.error,
+        runtime=trial.runtime, status=trial.status, baseline=is_baseline(trial), error=trial.error,
         accuracy=m.accuracy if m else None, accuracy_ci=tuple(m.accuracy_ci) if m else None,
         macro_f1=m.macro_f1 if m else None, macro_f1_ci=tuple(m.macro_f1_ci) if m else None,
         p50_ms=lat.p50_ms if lat else None, p95_ms=lat.p95_ms if lat else None,
@@ -109,10 +109,10 @@ def compare_devices(run: RunResult, names: dict[str, str]) -> list[DeviceGroup]:
 
 
 def reference_trial(trials: list[TrialResult]) -> TrialResult:
-    """float32 on the CPU if it ran, else float32 anywhere, else the first trial."""
-    for wanted in ((REFERENCE_DEVICE, REFERENCE_DTYPE), (None, REFERENCE_DTYPE)):
+    """torch float32 on the CPU if it ran, else torch float32 anywhere, else float32, else the first trial."""
+    for device, runtime in ((REFERENCE_DEVICE, REFERENCE_RUNTIME), (None, REFERENCE_RUNTIME), (None, None)):
         for trial in trials:
-            if trial.dtype == wanted[1] and wanted[0] in (None, trial.device):
+            if trial.dtype == REFERENCE_DTYPE and device in (None, trial.device) and runtime in (None, trial.runtime):
                 return trial
     return trials[0]
 
@@ -121,7 +121,7 @@ def device_group(trials: list[TrialResult], names: dict[str, str]) -> DeviceGrou
     reference = reference_trial(trials)
     rows = [
         DeviceRow(
-            key=t.key, name=names[t.key], device=t.device, dtype=t.dtype, accuracy=t.metrics.accuracy,
+            key=t.key, name=names[t.key], device=t.device, dtype=t.dtype, runtime=t.runtime, accuracy=t.metrics.accuracy,
             p50_ms=t.latency.p50_ms, throughput_per_s=t.latency.throughput_per_s,
             latency_speedup=ratio(reference.latency.p50_ms, t.latency.p50_ms),
             throughput_speedup=ratio(t.latency.throughput_per_s, reference.latency.throughput_per_s),

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 ONE_POINT = 0.01
 #: Tolerance for comparing accuracies that are equal up to floating-point noise.
 EPSILON = 1e-9
-REFERENCE_DEVICE, REFERENCE_DTYPE = "cpu", "float32"
+REFERENCE_DEVICE, REFERENCE_DTYPE, REFERENCE_RUNTIME = "cpu", "float32", "torch"
 EXAMPLES_PER_MODEL = 5
 MAX_DISAGREEMENTS = 10
 EXCERPT_CHARS = 300
@@ -35,6 +35,7 @@ class LeaderboardRow:
     status: str
     baseline: bool
     error: str | None = None
+    runtime: str = "torch"
     accuracy: float | None = None
     accuracy_ci: tuple[float, float] | None = None
     macro_f1: float | None = None
@@ -77,7 +78,7 @@ class LeaderboardRow:
 
 @dataclass(frozen=True)
 class DeviceRow:
-    """One device x dtype of a model, against that model's reference trial (float32 on the CPU)."""
+    """One device x dtype x runtime of a model, against that model's reference trial (torch float32 on the CPU)."""
 
     key: str
     name: str
@@ -89,6 +90,12 @@ class DeviceRow:
     latency_speedup: float | None
     throughput_speedup: float | None
     agreement: float | None
+    runtime: str = "torch"
+
+    @property
+    def variant(self) -> str:
+        """How the row is run, in words: "cpu, int8" or "cpu, int8, onnxruntime"."""
+        return ", ".join([self.device, self.dtype, *([self.runtime] if self.runtime not in ("torch", "n/a") else [])])
 
 
 @dataclass(frozen=True)

@@ -72,7 +72,7 @@ def build_charts(report: Report) -> list[Chart]:
         ("accuracy-latency", "Accuracy against latency", "Each point is a trial; bars are 95% intervals. "
          "Trials joined by the dotted line are on the Pareto front: nothing else is both more accurate and faster.",
          charts.accuracy_latency_chart(comparison)),
-        ("devices", "Devices and dtypes", "Speed-up of each device and dtype over the same model in float32 on the CPU, "
+        ("devices", "Devices and dtypes", "Speed-up of each device, dtype and runtime over the same model in torch float32 on the CPU, "
          "and the share of rows where its predictions agree.", charts.device_chart(comparison)),
         ("class-f1", "F1 per class", "Where each trial is strong or weak, label by label.", charts.class_f1_chart(comparison)),
         ("paired", "Paired tests", "Holm-adjusted p-values of McNemar's exact test for every two trials; "

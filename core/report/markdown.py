@@ -50,9 +50,9 @@ def render_markdown(report: Report) -> str:
 def _markdown_devices(c: Comparison) -> list[str]:
     if not c.devices:
         return []
-    rows = [[g.model, f"{r.device}, {r.dtype}", fmt_number(r.p50_ms), f"{r.latency_speedup:.2f}x" if r.latency_speedup else "",
+    rows = [[g.model, r.variant, fmt_number(r.p50_ms), f"{r.latency_speedup:.2f}x" if r.latency_speedup else "",
              "" if r.agreement is None else f"{r.agreement:.1%}"] for g in c.devices for r in g.rows]
-    return ["## Devices and dtypes", "", *md_table(["model", "device, dtype", "p50 ms", "speed-up", "agreement"], rows), ""]
+    return ["## Devices and dtypes", "", *md_table(["model", "device, dtype, runtime", "p50 ms", "speed-up", "agreement"], rows), ""]
 
 
 def _markdown_slices(c: Comparison) -> list[str]:

@@ -97,6 +97,7 @@ def command_to_reproduce(run: RunResult) -> tuple[str, str | None]:
     for model in dict.fromkeys(t.model for t in models):
         args += ["--model", model]
     args += _repeated("--device", [t.device for t in models]) + _repeated("--dtype", [t.dtype for t in models])
+    args += _repeated("--runtime", [t.runtime for t in models]) if any(t.runtime == "onnxruntime" for t in models) else []
     args += _uniform_setting(models, "batch_size", "--batch-size") + _uniform_setting(models, "max_length", "--max-length")
     if not any(t.kind.startswith("baseline-") for t in run.results):
         args.append("--no-baselines")

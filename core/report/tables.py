@@ -47,7 +47,7 @@ LEADERBOARD_COLUMNS = {
     "model": lambda r: r.name,
     "kind": lambda r: r.kind,
     "device": lambda r: r.device,
-    "dtype": lambda r: r.dtype,
+    "dtype": lambda r: r.dtype if r.runtime in ("torch", "n/a") else f"{r.dtype} ({r.runtime})",
     "accuracy [95% CI]": lambda r: fmt_interval(r.accuracy, r.accuracy_ci) + (f"; {r.stopped}" if r.stopped else ""),
     "macro-F1 [95% CI]": lambda r: fmt_interval(r.macro_f1, r.macro_f1_ci),
     "p50 ms": lambda r: fmt_number(r.p50_ms),
@@ -111,7 +111,7 @@ def leaderboard_frame(report: Report) -> pd.DataFrame:
     for rank, row in enumerate(report.comparison.leaderboard, start=1):
         records.append({
             "rank": rank if row.ok else None, "name": row.name, "model": row.model, "kind": row.kind, "device": row.device,
-            "dtype": row.dtype, "status": row.status, "error": row.error, "accuracy": row.accuracy,
+            "dtype": row.dtype, "runtime": row.runtime, "status": row.status, "error": row.error, "accuracy": row.accuracy,
             "accuracy_low": row.accuracy_ci[0] if row.accuracy_ci else None,
             "accuracy_high": row.accuracy_ci[1] if row.accuracy_ci else None, "macro_f1": row.macro_f1,
             "macro_f1_low": row.macro_f1_ci[0] if row.macro_f1_ci else None,
