@@ -44,6 +44,7 @@ AUTO_RESUME_ATTEMPTS = "MSD_AUTO_RESUME_ATTEMPTS"
 DOWNLOAD_DISK_MARGIN = "MSD_DOWNLOAD_DISK_MARGIN"
 TRIAL_NICE = "MSD_TRIAL_NICE"
 TRIAL_THREADS = "MSD_TRIAL_THREADS"
+DEMO_BUILD = "MSD_DEMO_BUILD"
 
 
 def _int(name: str, default: int) -> int:
@@ -113,6 +114,8 @@ class Settings:
     trial_nice: int = 10
     #: torch threads per trial process; 0 keeps torch's default (one per core).
     trial_threads: int = 0
+    #: Build the demo classifier in the background when the dashboard first starts (off: only on Home's button).
+    demo_build: bool = True
 
     @property
     def hf_endpoint(self) -> str:
@@ -176,4 +179,5 @@ def get_settings() -> Settings:
         auto_resume_attempts=max(0, _int(AUTO_RESUME_ATTEMPTS, 2)),
         trial_nice=max(0, _int(TRIAL_NICE, 10)),
         trial_threads=max(0, _int(TRIAL_THREADS, 0)),
+        demo_build=os.environ.get(DEMO_BUILD, "").strip().lower() not in {"0", "off", "false", "no"},
     )
