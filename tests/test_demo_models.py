@@ -6,6 +6,8 @@ baseline and accuracy, and LayerNorm of the mean-pooled tokens computed by hand.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import time
@@ -38,6 +40,15 @@ FIT_ROWS = 45
 HELD_OUT_ROWS = 45
 
 
+def as_sample(texts: list[str], labels: list[str]):
+    """A LabeledSample of these rows, read from a CSV as an upload is."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["text", "label"])
+    writer.writerows(zip(texts, labels))
+    return load_csv(buffer.getvalue().encode())
+
+
 @pytest.fixture(scope="module")
 def split(example_csv):
     """A seeded stratified split of the shipped sample: rows the head is fitted on, rows it never saw."""
@@ -67,12 +78,13 @@ def test_the_quick_head_loads_like_any_model_matches_a_pipeline_and_beats_the_ma
 
     kind = get_kind("text-classification")
     loaded = load_model(ModelSpec(str(demo.folder)), head=kind.head)  # the engine's own loading path and checks
-    sample = load_csv(("text,label\n" + "".join(f'"{t.replace(chr(34), 2 * chr(34))}",{y}\n' for t, y in zip(texts, labels))).encode())
+    sample = as_sample(texts, labels)
     assert sample.texts == texts
     predictor = kind.prepare(loaded, sample, TaskOptions())
     ours = predictor.finish(predictor.run(sample.texts, None, batch_size=8))
 
-    plain = pipeline("text-classification", model=str(demo.folder), device="cpu", truncation=True, max_length=DEMO_MAX_LENGTH)
+    plain = pipeline("text-classification", model=str(demo.folder), device="cpu", truncation=True,
+                     max_length=DEMO_MAX_LENGTH)
     theirs = plain(texts, batch_size=8)
     assert [label for (label,) in ours.labels] == [row["label"] for row in theirs]
     assert ours.scores == pytest.approx([row["score"] for row in theirs], abs=1e-4)
@@ -112,6 +124,13 @@ def test_a_finished_build_is_kept_and_a_failed_one_leaves_nothing(demo, split, t
     with pytest.raises(ModelLoadError, match="at least two labels"):
         build_demo_classifier(texts[:3], ["bug"] * 3, tmp_path / "out" / DEMO_CLASSIFIER)
     assert list((tmp_path / "out").iterdir()) == [], "nothing half-written is left"
+    in_the_way = tmp_path / "out" / DEMO_CLASSIFIER
+    in_the_way.mkdir()
+    (in_the_way / "notes.txt").write_text("mine")
+    with pytest.raises(ModelLoadError, match="is in the way of the demo classifier.*Delete it"):
+        build_demo_classifier(texts[:4], ["bug", "other"] * 2, in_the_way)
+    assert [p.name for p in (tmp_path / "out").iterdir()] == [DEMO_CLASSIFIER]
+    assert [p.name for p in in_the_way.iterdir()] == ["notes.txt"]
 
 
 def test_a_fresh_server_offers_minilm_and_then_the_demo_classifier(demo, monkeypatch, tmp_path):
@@ -127,7 +146,8 @@ def test_a_fresh_server_offers_minilm_and_then_the_demo_classifier(demo, monkeyp
     by_id = {c.id: c for c in hub.starter_candidates()}
     assert by_id[DEMO_CLASSIFIER].kinds[0] == "text-classification"
     assert by_id[DEMO_CLASSIFIER].labels == ("bug", "feature_request", "general_inquiry")
-    assert by_id[DEMO_CLASSIFIER].source == str(demo.folder.resolve()) and by_id[DEMO_CLASSIFIER].license == "apache-2.0"
+    assert by_id[DEMO_CLASSIFIER].source == str(demo.folder.resolve())
+    assert by_id[DEMO_CLASSIFIER].license == "apache-2.0"
 
 
 def test_an_admin_folder_of_the_same_name_comes_first(demo, monkeypatch, tmp_path):

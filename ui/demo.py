@@ -52,8 +52,9 @@ def starter_panel() -> None:
     ids = ", ".join(c.id for c in starters) or "none"
     st.caption(f"No Hub needed: {state.md(ids)}. The majority and TF-IDF baselines run with every evaluation.")
     if not any(c.id == DEMO_CLASSIFIER for c in starters):
-        st.caption("The demo classifier is being built (Home shows its progress); reload to see it here."
-                   if BUILDER.status.state == "building" else "The demo classifier is not built yet: Home builds it in seconds.")
+        building = BUILDER.status.state == "building"
+        st.caption("The demo classifier is being built (Home shows its progress); reload to see it here." if building
+                   else "The demo classifier is not built yet: Home builds it in seconds.")
     if not starters:
         return
     # A static table: Discover's first data frame is the search results' (its row selection).

@@ -77,7 +77,8 @@ def folder_candidates(settings: Settings) -> list[ModelCandidate]:
 def starter_candidates(*, settings: Settings | None = None) -> list[ModelCandidate]:
     """The models every server has, Hub or not: the packaged MiniLM encoder, and the demo classifier once built."""
     settings = settings or get_settings()
-    return [with_checks(candidate_from_folder(f, model_id=i, origin="folder"), settings) for i, f in starter_folders(settings)]
+    folders = starter_folders(settings)
+    return [with_checks(candidate_from_folder(f, model_id=i, origin="folder"), settings) for i, f in folders]
 
 
 def candidate_from_folder(folder: Path, *, model_id: str, origin: str, sha: str | None = None) -> ModelCandidate:
