@@ -161,7 +161,7 @@ def write_demo_classifier(texts: list[str], labels: list[str], encoder: Path, ou
 
 
 def load_encoder_classifier(encoder: Path, label_set: list[str]):
-    """MiniLM as a BertForSequenceClassification whose head (pooler kept, classifier new) is to be fitted."""
+    """MiniLM as a BertForSequenceClassification: MiniLM's pooler, and a new classifier to be fitted."""
     from transformers import BertForSequenceClassification
     from transformers.utils import logging as hf_logging
 
@@ -235,7 +235,7 @@ def fit_head(model, features, labels: list[str], label_set: list[str], *, seed: 
     with torch.no_grad():
         pooled = torch.tanh(model.bert.pooler.dense(features)).numpy()
     fitted = LogisticRegression(C=FIT_C, max_iter=1000, random_state=seed).fit(pooled, labels)
-    assert list(fitted.classes_) == label_set  # both sorted: row i of the weights is label i
+    # fitted.classes_ is sorted like label_set, so row i of the weights is the logit of id2label[i].
     weight, bias = fitted.coef_, fitted.intercept_
     if len(label_set) == 2:  # one logit for the second class; softmax over (0, z) gives the same probabilities
         weight, bias = np.vstack([np.zeros_like(weight), weight]), np.concatenate([[0.0], bias])
@@ -300,6 +300,15 @@ class DemoBuilder:
     def _set(self, status: DemoStatus) -> None:
         with self._lock:
             self._status = status
+
+    def status_for(self, folder: Path) -> DemoStatus:
+        """The status as the disk has it: a finished folder is ready, a vanished one is to be built again."""
+        status = self.status
+        if status.state not in ("idle", "ready"):
+            return status
+        if not is_complete(folder):
+            return DemoStatus("idle")
+        return status if status.state == "ready" else DemoStatus("ready", 1.0, "The demo classifier is ready.", folder)
 
     def start(self, sample_path: Path, folder: Path) -> DemoStatus:
         """Start building unless a build runs or the model is there (then say ready)."""

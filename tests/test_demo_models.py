@@ -29,6 +29,7 @@ from core.demo_models import (
     DemoBuilder,
     build_demo_classifier,
     demo_root,
+    encoder_dir,
 )
 from core.errors import ModelLoadError
 from core.loading import ModelSpec, load_model
@@ -168,3 +169,27 @@ def test_the_background_build_reports_a_failure_as_a_sentence_and_a_built_model_
     assert "missing.csv" in failed.message and not (tmp_path / "demo" / DEMO_CLASSIFIER).exists()
     ready = DemoBuilder().start(tmp_path / "missing.csv", demo.folder)
     assert ready.state == "ready" and ready.folder == demo.folder
+    assert DemoBuilder().status_for(demo.folder).state == "ready", "built before this process started"
+    assert DemoBuilder().status_for(tmp_path / "deleted").state == "idle", "to be built again"
+
+
+def test_home_offers_the_build_and_discover_shortlists_minilm_with_no_hub(monkeypatch, tmp_path):
+    from streamlit.testing.v1 import AppTest
+
+    from core.paths import ROOT
+
+    monkeypatch.setenv(names.DATA_DIR, str(tmp_path / "data"))
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # the discard port: nothing answers
+    monkeypatch.delenv(names.MODEL_DIRS, raising=False)
+    monkeypatch.setenv(names.DEMO_BUILD, "off")  # no build behind this test: the button offers it
+    app = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60).run()
+    assert not app.exception
+    assert "Try it now, no Hub needed" in [h.value for h in app.subheader]
+    assert "Build the demo classifier" in [b.label for b in app.button]
+    app.switch_page("pages/discover.py").run()
+    assert any("No Hub needed: all-MiniLM-L6-v2." in c.value for c in app.caption), [c.value for c in app.caption]
+    assert any("not built yet: Home builds it" in c.value for c in app.caption)
+    next(b for b in app.button if b.label == "Add them to the shortlist").click()
+    app.run()
+    entries = app.session_state["shortlist"].entries
+    assert [(e.source, e.kind) for e in entries] == [(str(encoder_dir().resolve()), "embedding-probe")]

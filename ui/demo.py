@@ -30,7 +30,8 @@ def build_panel() -> None:
 
     @st.fragment(run_every=POLL_S)
     def panel() -> None:
-        status = BUILDER.status
+        folder = demo_root(get_settings()) / DEMO_CLASSIFIER
+        status = BUILDER.status_for(folder)
         if status.state == "building":
             st.progress(min(status.fraction, 1.0), text=f"Building the demo classifier: {state.md(status.message)}")
         elif status.state == "ready":
@@ -38,8 +39,7 @@ def build_panel() -> None:
         elif status.state == "failed":
             st.error(state.md(status.message))
         if status.state in ("idle", "failed") and st.button("Build the demo classifier", key="build-demo"):
-            settings = get_settings()
-            BUILDER.start(EXAMPLE_SAMPLE, demo_root(settings) / DEMO_CLASSIFIER)
+            BUILDER.start(EXAMPLE_SAMPLE, folder)
             st.rerun(scope="fragment")
 
     panel()
@@ -61,6 +61,6 @@ def starter_panel() -> None:
     st.table(pd.DataFrame([{"model": c.id, "fits": ", ".join(c.kinds), "labels": ", ".join(c.labels or ()),
                             "parameters (M)": round(c.parameters / 1e6, 1) if c.parameters else None}
                            for c in starters]).set_index("model"))
-    if st.button(f"Add these {len(starters)} to the shortlist", key="add-starters"):
+    if st.button("Add them to the shortlist", key="add-starters"):
         added = sum(state.shortlist().add(with_labels(c)) for c in starters)
         st.success(f"Added {added} model(s); {len(starters) - added} already on the shortlist.")
