@@ -27,6 +27,7 @@ from core.demo_models import (
     DEMO_MAX_LENGTH,
     ENCODER_ID,
     DemoBuilder,
+    DemoStatus,
     build_demo_classifier,
     demo_root,
     encoder_dir,
@@ -173,6 +174,19 @@ def test_the_background_build_reports_a_failure_as_a_sentence_and_a_built_model_
     assert DemoBuilder().status_for(tmp_path / "deleted").state == "idle", "to be built again"
 
 
+class HalfwayBuilder(DemoBuilder):
+    """A builder that records what it was asked to build and stays halfway (nothing is built)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.started: list = []
+
+    def start(self, sample_path, folder):
+        self.started.append(folder)
+        self._set(DemoStatus("building", 0.5, "encoding the sample: 105/210 rows", folder))
+        return self.status
+
+
 def test_home_offers_the_build_and_discover_shortlists_minilm_with_no_hub(monkeypatch, tmp_path):
     from streamlit.testing.v1 import AppTest
 
@@ -182,10 +196,20 @@ def test_home_offers_the_build_and_discover_shortlists_minilm_with_no_hub(monkey
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # the discard port: nothing answers
     monkeypatch.delenv(names.MODEL_DIRS, raising=False)
     monkeypatch.setenv(names.DEMO_BUILD, "off")  # no build behind this test: the button offers it
+    builder = HalfwayBuilder()
+    monkeypatch.setattr("ui.demo.BUILDER", builder)
     app = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60).run()
     assert not app.exception
     assert "Try it now, no Hub needed" in [h.value for h in app.subheader]
-    assert "Build the demo classifier" in [b.label for b in app.button]
+    next(b for b in app.button if b.label == "Build the demo classifier").click()
+    app.run()
+    assert builder.started == [tmp_path / "data" / "demo_models" / DEMO_CLASSIFIER]
+    assert [p.proto.text for p in app.get("progress")] == [
+        "Building the demo classifier: encoding the sample: 105/210 rows"]
+    builder._set(DemoStatus("failed", 0.0, "Building the demo classifier failed: the disk is full. Free some space."))
+    app.run()
+    assert [e.value for e in app.error] == ["Building the demo classifier failed: the disk is full. Free some space."]
+    assert "Build the demo classifier" in [b.label for b in app.button], "a failed build can be tried again"
     app.switch_page("pages/discover.py").run()
     assert any("No Hub needed: all-MiniLM-L6-v2." in c.value for c in app.caption), [c.value for c in app.caption]
     assert any("not built yet: Home builds it" in c.value for c in app.caption)

@@ -23,14 +23,15 @@ def start_build_at_first_start() -> None:
 def build_panel() -> None:
     """Home: the demo build's progress, refreshed every second while it runs; a button to (re)build."""
     st.subheader("Try it now, no Hub needed")
-    st.write("The MiniLM encoder ships with the requirements, and a demo classifier is fitted over it on the "
-             "shipped sample in seconds: together with the majority and TF-IDF baselines, a real comparison "
-             "runs on this server even when the Hugging Face Hub cannot be reached. The demo classifier is fitted "
-             "on the shipped sample itself, so its scores on that sample are optimistic.")
+    st.write("The MiniLM encoder ships with the requirements, and a demo classifier is fitted over it in "
+             "seconds: with the majority and TF-IDF baselines, a real comparison runs on this server even when "
+             "the Hugging Face Hub cannot be reached. The demo classifier is fitted on the shipped sample itself, "
+             "so its scores on that sample are optimistic.")
+    folder = demo_root(get_settings()) / DEMO_CLASSIFIER
+    polling = BUILDER.status_for(folder).state == "building"
 
-    @st.fragment(run_every=POLL_S)
+    @st.fragment(run_every=POLL_S if polling else None)  # refreshes itself only while a build runs
     def panel() -> None:
-        folder = demo_root(get_settings()) / DEMO_CLASSIFIER
         status = BUILDER.status_for(folder)
         if status.state == "building":
             st.progress(min(status.fraction, 1.0), text=f"Building the demo classifier: {state.md(status.message)}")
@@ -40,7 +41,7 @@ def build_panel() -> None:
             st.error(state.md(status.message))
         if status.state in ("idle", "failed") and st.button("Build the demo classifier", key="build-demo"):
             BUILDER.start(EXAMPLE_SAMPLE, folder)
-            st.rerun(scope="fragment")
+            st.rerun()  # the whole page, so the panel polls while the build runs
 
     panel()
 
