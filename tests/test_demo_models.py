@@ -58,8 +58,11 @@ def split(example_csv):
     rows = list(range(len(sample)))
     fit, held_out = train_test_split(rows, train_size=FIT_ROWS, test_size=HELD_OUT_ROWS, random_state=0,
                                      stratify=sample.single_labels)
-    take = lambda chosen: ([sample.texts[i] for i in chosen], [sample.single_labels[i] for i in chosen])  # noqa: E731
-    return take(fit), take(held_out)
+
+    def rows_of(chosen: list[int]) -> tuple[list[str], list[str]]:
+        return [sample.texts[i] for i in chosen], [sample.single_labels[i] for i in chosen]
+
+    return rows_of(fit), rows_of(held_out)
 
 
 @pytest.fixture(scope="module")
@@ -110,6 +113,17 @@ def test_the_hand_set_layer_puts_the_mean_of_the_tokens_in_the_first_one(demo, m
     mask = inputs["attention_mask"].unsqueeze(-1).float()
     expected = torch.nn.functional.layer_norm((tokens * mask).sum(1) / mask.sum(1), (tokens.shape[-1],))
     assert torch.nn.functional.cosine_similarity(first, expected).min().item() > 0.999
+
+
+def test_a_two_label_head_predicts_what_its_logistic_regression_scored(split, tmp_path):
+    """Two labels: scikit-learn fits one logit, the folder's classifier holds two rows."""
+    (texts, labels), _ = split
+    rows = [i for i, label in enumerate(labels) if label != "general_inquiry"][:12]
+    texts, labels = [texts[i] for i in rows], [labels[i] for i in rows]
+    built = build_demo_classifier(texts, labels, tmp_path / DEMO_CLASSIFIER)
+    predicted = [row["label"] for row in pipeline("text-classification", model=str(built.folder), device="cpu")(texts)]
+    assert accuracy_score(labels, predicted) == pytest.approx(built.train_accuracy)
+    assert set(predicted) <= {"bug", "feature_request"} and built.train_accuracy > 0.5
 
 
 def test_a_finished_build_is_kept_and_a_failed_one_leaves_nothing(demo, split, tmp_path):
