@@ -8,8 +8,9 @@ for the local model listing (`core.hub.local`).
 The demo classifier is a plain `BertForSequenceClassification` folder (config.json,
 model.safetensors, tokenizer files, a card) that loads like any Hub model. Its six encoder layers
 are MiniLM's, unchanged. A seventh layer, set by hand and not trained, turns the first token's
-output into the layer-normalised mean of all tokens (the pooling MiniLM was trained for; the
-first token alone separates the sample's classes far worse). Only the classification layer on
+output into the layer-normalised mean of all tokens (the pooling MiniLM was trained for; on the
+shipped sample a logistic regression on the first token alone scored 0.78 on 30% held-out rows,
+on the mean 0.97). Only the classification layer on
 top is fitted (logistic regression on the pooler's outputs, computed once): seconds, not minutes.
 
 `build_demo_classifier` is idempotent (a finished folder is kept) and atomic (it writes a
@@ -40,7 +41,7 @@ DEMO_CLASSIFIER = "ticket-classifier-head"
 #: Tokens per row, as the sentence-transformers config of MiniLM (its training length).
 DEMO_MAX_LENGTH = 256
 #: The hand-set layer scales the mean this much above the residual first token, which LayerNorm
-#: then drops to 1/SCALE of the output; small enough for float16 (no overflow).
+#: then shrinks to 1/SCALE of the output; small enough to keep values far from float16's limit.
 MEAN_SCALE = 100.0
 #: Inverse regularisation of the logistic regression that fits the classifier.
 FIT_C = 10.0
@@ -100,7 +101,8 @@ def build_demo_classifier(texts: Sequence[str], labels: Sequence[str], folder: P
     """Fit a classification head over the frozen MiniLM encoder on (texts, labels) and save it in `folder`.
 
     Kept as it is when `folder` already holds a finished model. Raises ModelLoadError (a sentence)
-    when the encoder is missing or the build fails; nothing is left at `folder` then.
+    when the encoder is missing, there are fewer than two labels or another folder is in the way;
+    other failures propagate (`DemoBuilder` words them). Nothing half-written is left at `folder`.
     """
     folder = Path(folder)
     if is_complete(folder):
