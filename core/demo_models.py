@@ -14,8 +14,9 @@ on the mean 0.97). Only the classification layer on
 top is fitted (logistic regression on the pooler's outputs, computed once): seconds, not minutes.
 
 `build_demo_classifier` is idempotent (a finished folder is kept) and atomic (it writes a
-temporary folder next to the target and renames it). `DemoBuilder` runs it in a background
-thread for the dashboard and reports progress and failures as sentences.
+temporary folder next to the target and renames it). `DemoBuilder` runs it for the dashboard in a
+child process (`python -m core.demo_models`), followed by a background thread, and reports
+progress and failures as sentences.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ import json
 import logging
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -286,9 +289,11 @@ class DemoStatus:
 
 
 class DemoBuilder:
-    """Builds the demo classifier from a sample in one background thread; thread-safe status."""
+    """Builds the demo classifier in a child process (`python -m core.demo_models`), followed by one
+    background thread; thread-safe status. The child has its own torch threads and memory, and even
+    a native crash there is a sentence here, never the web server's end."""
 
-    def __init__(self, *, torch_threads: int | None = None) -> None:
+    def __init__(self, *, torch_threads: int = 0) -> None:
         self._torch_threads = torch_threads
         self._lock = threading.Lock()
         self._status = DemoStatus("idle")
@@ -333,21 +338,56 @@ class DemoBuilder:
         return self.status
 
     def _run(self, sample_path: Path, folder: Path) -> None:
-        def report(fraction: float, message: str) -> None:
-            self._set(DemoStatus("building", fraction, message, folder))
-
+        command = [sys.executable, "-m", "core.demo_models", str(sample_path), str(folder),
+                   "--threads", str(self._torch_threads)]
         try:
-            if self._torch_threads:
-                import torch
-
-                torch.set_num_threads(self._torch_threads)
-            built = build_from_sample(sample_path, folder, progress=report)
+            outcome = self._follow(command, folder)
         except Exception as error:  # noqa: BLE001 - a failed build is a sentence on Home, never a crash
             log.exception("building the demo classifier failed")
-            self._set(DemoStatus("failed", 0.0, failure_sentence(error), folder))
-            return
-        self._set(DemoStatus("ready", 1.0, f"The demo classifier is ready (built in {built.seconds:.0f} s).",
-                             folder, built.seconds))
+            outcome = DemoStatus("failed", 0.0, failure_sentence(error), folder)
+        self._set(outcome)
+
+    def _follow(self, command: list[str], folder: Path) -> DemoStatus:
+        """Run the child, passing its progress on; its last word is the outcome (or its exit code is)."""
+        from core.paths import ROOT
+
+        outcome, other_lines = None, []
+        with subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as child:
+            for line in child.stdout:
+                said = read_child_line(line, folder)
+                if said is None:
+                    other_lines = (other_lines + [line.rstrip()])[-20:]
+                elif said.state == "building":
+                    self._set(said)
+                else:
+                    outcome = said
+        if outcome is not None and (outcome.state == "failed" or child.returncode == 0):
+            return outcome
+        log.warning("the demo build exited with code %s:\n%s", child.returncode, "\n".join(other_lines))
+        return DemoStatus("failed", 0.0, f"Building the demo classifier failed: its process stopped with exit code "
+                          f"{child.returncode}. The server log has the details; press the button to try again.", folder)
+
+
+#: Lines the build's child process writes for its parent start with this, then fields separated by tabs.
+CHILD_PREFIX = "@demo"
+
+
+def read_child_line(line: str, folder: Path) -> DemoStatus | None:
+    """A status from one line of the child's output, or None for any other output (logs, warnings)."""
+    fields = line.rstrip("\n").split("\t")
+    if len(fields) < 3 or fields[0] != CHILD_PREFIX:
+        return None
+    state, value = fields[1], fields[2]
+    if state == "building":
+        return DemoStatus("building", float(value), fields[3] if len(fields) > 3 else "", folder)
+    if state == "ready":
+        return DemoStatus("ready", 1.0, f"The demo classifier is ready (built in {float(value):.0f} s).", folder,
+                          float(value))
+    return DemoStatus("failed", 0.0, value, folder)
+
+
+def tell_parent(*fields: object) -> None:
+    print("\t".join([CHILD_PREFIX, *(" ".join(str(f).split()) for f in fields)]), flush=True)
 
 
 def build_from_sample(sample_path: Path, folder: Path, *, progress: Progress | None = None) -> DemoBuild:
@@ -365,8 +405,36 @@ def failure_sentence(error: Exception) -> str:
             "The server log has the details; press the button to try again.")
 
 
+def main(argv: list[str] | None = None) -> int:
+    """`python -m core.demo_models SAMPLE FOLDER [--threads N]`: the child process of `DemoBuilder`."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m core.demo_models", description=main.__doc__)
+    parser.add_argument("sample")
+    parser.add_argument("folder")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    args = parser.parse_args(argv)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+
+    def report(fraction: float, message: str) -> None:
+        tell_parent("building", f"{fraction:.3f}", message)
+
+    try:
+        built = build_from_sample(Path(args.sample), Path(args.folder), progress=report)
+    except AppError as error:
+        tell_parent("failed", failure_sentence(error))
+        return 1
+    tell_parent("ready", f"{built.seconds:.1f}")
+    return 0
+
+
 #: The one builder of the dashboard's process (its sessions share it). One torch thread: the web server
 #: keeps a core to answer clicks, and on a busy machine one thread encoded 2-3x faster than two
-#: (measured, load average 8 on 2 cores). The dashboard process runs no other torch work: trials run
-#: in the worker's processes.
+#: (measured, load average 8 on 2 cores).
 BUILDER = DemoBuilder(torch_threads=1)
+
+if __name__ == "__main__":
+    sys.exit(main())

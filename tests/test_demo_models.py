@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import os
+import sys
 import time
 
 import pytest
@@ -185,6 +186,9 @@ def test_the_background_build_reports_a_failure_as_a_sentence_and_a_built_model_
     ready = DemoBuilder().start(tmp_path / "missing.csv", demo.folder)
     assert ready.state == "ready" and ready.folder == demo.folder
     assert DemoBuilder().status_for(demo.folder).state == "ready", "built before this process started"
+    crashed = DemoBuilder()._follow([sys.executable, "-c", "print('Segmentation fault'); raise SystemExit(139)"],
+                                    tmp_path / "demo")
+    assert crashed.state == "failed" and "its process stopped with exit code 139" in crashed.message
     assert DemoBuilder().status_for(tmp_path / "deleted").state == "idle", "to be built again"
 
 
