@@ -47,6 +47,7 @@ TRIAL_THREADS = "MSD_TRIAL_THREADS"
 RAY_ADDRESS = "MSD_RAY_ADDRESS"
 RAY_CPUS_PER_TRIAL = "MSD_RAY_CPUS_PER_TRIAL"
 ONNX_CACHE_MB = "MSD_ONNX_CACHE_MB"
+DEMO_BUILD = "MSD_DEMO_BUILD"
 
 
 def _int(name: str, default: int) -> int:
@@ -122,6 +123,8 @@ class Settings:
     ray_cpus_per_trial: float = 1.0
     #: ONNX files exported for the onnxruntime runtime (<data dir>/onnx): the least recently used go past this.
     onnx_cache_mb: float = 4096.0
+    #: Build the demo classifier in the background when the dashboard first starts (off: only on Home's button).
+    demo_build: bool = True
 
     @property
     def hf_endpoint(self) -> str:
@@ -188,4 +191,5 @@ def get_settings() -> Settings:
         ray_address=os.environ.get(RAY_ADDRESS, "").strip(),
         ray_cpus_per_trial=max(0.0, _float(RAY_CPUS_PER_TRIAL, 1.0)),
         onnx_cache_mb=max(0.0, _float(ONNX_CACHE_MB, 4096.0)),
+        demo_build=os.environ.get(DEMO_BUILD, "").strip().lower() not in {"0", "off", "false", "no"},
     )

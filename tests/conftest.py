@@ -7,6 +7,8 @@ import tempfile
 # huggingface_hub reads these at import time: set them before anything imports it.
 os.environ.setdefault("HF_HOME", tempfile.mkdtemp(prefix="msd-hf-home-"))
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# No demo classifier built behind every dashboard a test starts (the tests that want one ask for it).
+os.environ.setdefault("MSD_DEMO_BUILD", "off")
 
 from pathlib import Path  # noqa: E402
 

@@ -20,8 +20,10 @@ from pathlib import Path
 import pytest
 
 from bench.browser import CHROMIUM, CHROMIUM_ARGS
+from bench.first_run import drive_first_run, offline_dashboard
 from bench.server import streamlit_server
 from core.dataset import load_csv
+from core.demo_models import DEMO_CLASSIFIER
 from core.paths import EXAMPLE_SAMPLE, ROOT
 from core.runner import TrialSpec
 from core.settings import get_settings
@@ -441,3 +443,23 @@ def test_rules_editor_run_ensemble_on_compare_and_the_slice_heatmap(page, dashbo
     stored = Store(settings=get_settings()).load_run(run_id)
     assert [t.kind for t in stored.results] == ["rules", "baseline-majority", "baseline-tfidf", "ensemble-vote"]
     assert set(stored.slices) == {"channel", "text length"}
+
+
+def test_offline_first_run_from_a_fresh_data_dir_reaches_a_comparison(browser, tmp_path, monkeypatch):
+    """Issue 16: no Hub (a dead loopback port) and nothing built: Home builds the demo classifier in the
+    background, Discover offers it with MiniLM, and the shipped sample runs through to Compare."""
+    with offline_dashboard(tmp_path, MSD_BOOTSTRAP_RESAMPLES="100", MSD_LATENCY_ROWS="4") as base:
+        tab = new_tab(browser)
+        steps = iter(range(1, 10))
+        drive_first_run(tab, base, lap=lambda step: shot(tab, f"10-offline-{next(steps)}-{step.replace(' ', '-')}"))
+        tab.locator("[data-testid='stDataFrame'] td", has_text=DEMO_CLASSIFIER).first.wait_for(state="attached")
+        run_id = tab.url.split("run=")[1].split("&")[0]
+        outside = [u for u in tab.requests if not u.startswith(("http://127.0.0.1", "data:", "blob:"))]
+        assert not outside, f"the browser asked for {outside[:3]}"
+    monkeypatch.setenv("MSD_DATA_DIR", str(tmp_path / "data"))  # the dashboard's store, read by this test
+    stored = Store(settings=get_settings()).load_run(run_id)
+    by_kind = {t.kind: t for t in stored.results}
+    assert set(by_kind) == {"text-classification", "embedding-probe", "baseline-majority", "baseline-tfidf"}
+    assert all(t.ok for t in stored.results), [t.error for t in stored.results]
+    assert by_kind["text-classification"].model.endswith(DEMO_CLASSIFIER)
+    assert by_kind["text-classification"].metrics.accuracy > by_kind["baseline-majority"].metrics.accuracy + 0.3

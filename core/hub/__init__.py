@@ -28,7 +28,14 @@ from __future__ import annotations
 
 from core.hub.details import model_details
 from core.hub.http import MAX_RESUMES, call_hub, hub_api
-from core.hub.local import cached_snapshot, candidate_from_folder, folder_parameters, list_local, strip_front_matter
+from core.hub.local import (
+    cached_snapshot,
+    candidate_from_folder,
+    folder_parameters,
+    list_local,
+    starter_candidates,
+    strip_front_matter,
+)
 from core.hub.models import (
     CHECK_NAMES,
     EXPAND,
@@ -51,7 +58,8 @@ __all__ = [
     "Check", "ModelCandidate", "ModelDetails", "ModelFile", "SearchQuery", "SearchResult", "kinds_for",
     "check_readiness", "passing", "rank", "with_checks",
     "MAX_RESUMES", "call_hub", "hub_api",
-    "cached_snapshot", "candidate_from_folder", "folder_parameters", "list_local", "strip_front_matter",
+    "cached_snapshot", "candidate_from_folder", "folder_parameters", "list_local", "starter_candidates",
+    "strip_front_matter",
     "clear_search_cache", "search",
     "model_details",
 ]

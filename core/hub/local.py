@@ -7,6 +7,7 @@ import re
 import struct
 from pathlib import Path
 
+from core.demo_models import starter_folders
 from core.hub.models import ModelCandidate, as_tuple, card_license, kinds_for, labels_from_config, task_for_config
 from core.hub.readiness import with_checks
 from core.settings import Settings, get_settings
@@ -60,13 +61,24 @@ def cached_snapshot(repo_id: str, revision: str | None, settings: Settings) -> P
 
 
 def folder_candidates(settings: Settings) -> list[ModelCandidate]:
+    """The administrator's model folders, then the models every server has (an id listed twice is kept once)."""
     folders: list[Path] = []
     for root in settings.model_dirs:
         if (root / "config.json").is_file():
             folders.append(root)
         elif root.is_dir():
             folders.extend(sorted(p.parent for p in root.glob("*/config.json")))
-    return [candidate_from_folder(f, model_id=f.name, origin="folder") for f in folders]
+    first_of_each_id = {}
+    for model_id, folder in [(f.name, f) for f in folders] + starter_folders(settings):
+        first_of_each_id.setdefault(model_id, folder)
+    return [candidate_from_folder(f, model_id=i, origin="folder") for i, f in first_of_each_id.items()]
+
+
+def starter_candidates(*, settings: Settings | None = None) -> list[ModelCandidate]:
+    """The models every server has, Hub or not: the packaged MiniLM encoder, and the demo classifier once built."""
+    settings = settings or get_settings()
+    folders = starter_folders(settings)
+    return [with_checks(candidate_from_folder(f, model_id=i, origin="folder"), settings) for i, f in folders]
 
 
 def candidate_from_folder(folder: Path, *, model_id: str, origin: str, sha: str | None = None) -> ModelCandidate:
