@@ -23,7 +23,7 @@ from core.dataset import LabeledSample, content_hash
 from core.metrics import compute_scores
 from core.racing import RaceEnded, RaceRecord, RaceSettings, RaceStop, run_race
 from core.results import LatencyStats, RunResult, TrialRace, TrialResult
-from core.runner import TrialSpec, _progress_for, assemble_run, new_result, run_trial
+from core.runner import TrialSpec, trial_progress, assemble_run, new_result, run_trial
 from core.settings import Settings, get_settings
 from core.store.model import CANCELLED, INTERRUPTED
 from core.tasks import AUTO
@@ -180,7 +180,7 @@ def run_plan_raced(specs: list[TrialSpec], sample: LabeledSample, race: RaceSett
     results: dict[int, TrialResult] = {}
 
     def run_one(position: int, spec: TrialSpec, rows: LabeledSample) -> TrialResult:
-        return run_trial(spec, rows, settings=settings, progress=_progress_for(progress, position, len(specs), spec))
+        return run_trial(spec, rows, settings=settings, progress=trial_progress(progress, position, len(specs), spec))
 
     Race(list(enumerate(specs)), sample, settings, race, run_one, results.__setitem__).run()
     return assemble_run(sample, [results[i] for i in range(len(specs))], command=command)

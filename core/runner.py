@@ -157,12 +157,12 @@ def run_plan(
     settings = settings or get_settings()
     results = []
     for index, spec in enumerate(specs):
-        report = _progress_for(progress, index, len(specs), spec)
+        report = trial_progress(progress, index, len(specs), spec)
         results.append(run_trial(spec, sample, settings=settings, progress=report))
     return assemble_run(sample, results, command=command)
 
 
-def _progress_for(progress: ProgressCallback | None, index: int, count: int, spec: TrialSpec):
+def trial_progress(progress: ProgressCallback | None, index: int, count: int, spec: TrialSpec):
     if progress is None:
         return None
     name = spec.model or spec.kind
