@@ -47,7 +47,7 @@ from core.results import trial_from_dict, trial_to_dict
 from core.runner import TrialSpec, new_result, run_trial
 from core.settings import RAY_ADDRESS, Settings, get_settings
 from core.store import CANCELLED
-from core.worker import PROGRESS_INTERVAL_S, TrialOutcome, stop_sentence, timeout_sentence
+from core.trial_process import PROGRESS_INTERVAL_S, TrialOutcome, stop_sentence, timeout_sentence
 
 log = logging.getLogger(__name__)
 #: Environment variables a trial needs on its node besides the MSD_* settings. Never HF_TOKEN.

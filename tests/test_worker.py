@@ -308,7 +308,7 @@ def test_a_worker_killed_after_the_last_trial_leaves_a_run_that_heals_to_done(st
 def test_trials_run_at_a_lower_priority_on_the_threads_set(env, monkeypatch):
     monkeypatch.setenv("MSD_TRIAL_NICE", "7")
     monkeypatch.setenv("MSD_TRIAL_THREADS", "1")
-    script = ("import os, torch; from core.settings import get_settings; from core.worker import yield_to_the_web_server; "
+    script = ("import os, torch; from core.settings import get_settings; from core.trial_process import yield_to_the_web_server; "
               "before = os.nice(0); yield_to_the_web_server(get_settings()); print(os.nice(0) - before, torch.get_num_threads())")
     finished = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert finished.stdout.split() == ["7", "1"], finished.stderr[-2000:]
