@@ -271,6 +271,8 @@ def load_model(
     check_dtype(dtype, torch_device)
     files = files or fetch_model(spec, settings=settings)
     if runtime == "onnxruntime":
+        from core.runtimes import load_onnx_model
+
         return load_onnx_model(spec, files, head, torch_device, dtype, settings)
     started = time.perf_counter()
     model = read_model(files, spec, head, settings)
@@ -281,37 +283,6 @@ def load_model(
     model = place_model(model, torch_device, dtype)
     load_s = time.perf_counter() - started
     return LoadedModel(spec, files, model, tokenizer, str(torch_device), dtype, max_length, load_s, parameters, notes)
-
-
-def load_onnx_model(spec: ModelSpec, files: ModelFiles, head: Head, device: torch.device, dtype: str,
-                    settings: Settings) -> LoadedModel:
-    """The model as an ONNX Runtime session (core.runtimes): its torch weights are read only when the
-    ONNX file for this commit is not cached yet; the load time includes any export."""
-    from core.runtimes import load_onnx
-
-    started = time.perf_counter()
-    config = read_checked_config(files, spec)
-    tokenizer, notes = load_tokenizer(spec, files, settings)
-    check_tokenizer_fits(tokenizer, config, spec.tokenizer or spec.source)
-    max_length = resolve_max_length(spec, tokenizer, config)
-    inputs = [k for k in tokenizer.model_input_names if k in ("input_ids", "attention_mask", "token_type_ids")]
-    onnx = load_onnx(files, head, device, dtype, inputs, config_overrides(spec), settings, config,
-                     lambda: read_model(files, spec, head, settings))
-    notes = [*notes, onnx.export.note()]
-    return LoadedModel(spec, files, onnx.model, tokenizer, str(device), dtype, max_length,
-                       time.perf_counter() - started, onnx.export.parameters, notes, onnx.export)
-
-
-def read_checked_config(files: ModelFiles, spec: ModelSpec):
-    """The model's config with the spec's overrides, without its weights (no remote code)."""
-    from transformers import AutoConfig
-
-    check_architecture_known(read_config(files.local_dir, spec.source), spec)
-    try:
-        return AutoConfig.from_pretrained(files.local_dir, trust_remote_code=False, **config_overrides(spec))
-    except (OSError, ValueError, KeyError) as error:
-        raise ModelLoadError(f"{spec.source}: its config.json could not be read ({str(error).splitlines()[0][:200]}).",
-                             hint="Re-save or re-download the model.") from error
 
 
 def config_overrides(spec: ModelSpec) -> dict:

@@ -7,6 +7,7 @@ are the same code for both runtimes; only the forward pass differs.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -14,10 +15,16 @@ from types import SimpleNamespace
 import torch
 
 from core.errors import DeviceError, ModelLoadError
+from core.loading import (
+    LoadedModel, ModelFiles, ModelSpec, check_architecture_known, config_overrides, load_tokenizer, read_config,
+    read_model,
+)
 from core.onnx_export import (
     OUTPUTS, OnnxExport, cache_dir, cache_key, cached_export, evict_oldest, export_onnx, folder_fingerprint,
     quantize_int8, store_export,
 )
+from core.settings import Settings
+from core.tokenizing import check_tokenizer_fits, resolve_max_length
 
 TORCH, ONNXRUNTIME = "torch", "onnxruntime"
 RUNTIMES = (TORCH, ONNXRUNTIME)
@@ -117,3 +124,32 @@ def load_onnx(files, head: str, device: torch.device, dtype: str, input_names: l
         raise ModelLoadError(f"The onnxruntime runtime cannot run a {head} model.", hint="Use the torch runtime.")
     export = onnx_file(files, head, dtype, input_names, overrides, settings, read_torch)
     return OnnxLoad(OnnxModel(open_session(export.path, device), config, OUTPUTS[head]), export)
+
+
+def load_onnx_model(spec: ModelSpec, files: ModelFiles, head: str, device: torch.device, dtype: str,
+                    settings: Settings) -> LoadedModel:
+    """The model as an ONNX Runtime session (core.runtimes): its torch weights are read only when the
+    ONNX file for this commit is not cached yet; the load time includes any export."""
+    started = time.perf_counter()
+    config = read_checked_config(files, spec)
+    tokenizer, notes = load_tokenizer(spec, files, settings)
+    check_tokenizer_fits(tokenizer, config, spec.tokenizer or spec.source)
+    max_length = resolve_max_length(spec, tokenizer, config)
+    inputs = [k for k in tokenizer.model_input_names if k in ("input_ids", "attention_mask", "token_type_ids")]
+    onnx = load_onnx(files, head, device, dtype, inputs, config_overrides(spec), settings, config,
+                     lambda: read_model(files, spec, head, settings))
+    notes = [*notes, onnx.export.note()]
+    return LoadedModel(spec, files, onnx.model, tokenizer, str(device), dtype, max_length,
+                       time.perf_counter() - started, onnx.export.parameters, notes, onnx.export)
+
+
+def read_checked_config(files: ModelFiles, spec: ModelSpec):
+    """The model's config with the spec's overrides, without its weights (no remote code)."""
+    from transformers import AutoConfig
+
+    check_architecture_known(read_config(files.local_dir, spec.source), spec)
+    try:
+        return AutoConfig.from_pretrained(files.local_dir, trust_remote_code=False, **config_overrides(spec))
+    except (OSError, ValueError, KeyError) as error:
+        raise ModelLoadError(f"{spec.source}: its config.json could not be read ({str(error).splitlines()[0][:200]}).",
+                             hint="Re-save or re-download the model.") from error
